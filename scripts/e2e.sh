@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# e2e.sh: run gale's end-to-end tests on real VMs.
+#
+#   scripts/e2e.sh [go test -run pattern]
+#
+# Builds the default template if the cache lacks it, compiles the e2e test
+# binaries outside the namespace (the namespace has no network), then runs
+# them inside scripts/testenv.sh, one package at a time (guests run under
+# TCG on small hosts: never boot two suites at once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run=${1:-E2E}
+
+template=$(scripts/build-image.sh images/debian-12.yaml | tail -n 1)
+[ -f "$template" ] || { echo "e2e: template build did not produce a file: $template" >&2; exit 1; }
+echo "e2e: template $template"
+
+mkdir -p bin
+pkgs=(./pkg/vm)
+bins=()
+for p in "${pkgs[@]}"; do
+	b="$PWD/bin/e2e-$(basename "$p").test"
+	go test -c -tags e2e -o "$b" "$p"
+	bins+=("$b:$p")
+done
+
+export GALE_E2E_TEMPLATE=$template
+rc=0
+for entry in "${bins[@]}"; do
+	b=${entry%%:*}
+	p=${entry#*:}
+	echo "e2e: running $p"
+	# go test's own output format, so runners and humans read it the same way.
+	if scripts/testenv.sh bash -c "cd '$p' && '$b' -test.v -test.count=1 -test.timeout=20m -test.run '$run'"; then
+		echo "ok  	$p (e2e)"
+	else
+		echo "FAIL	$p (e2e)"
+		rc=1
+	fi
+done
+exit "$rc"
