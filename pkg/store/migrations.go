@@ -1,0 +1,39 @@
+package store
+
+// migrations are applied in order; migrations[i] takes the schema from
+// version i to i+1. Never edit a released migration: append a new one.
+var migrations = []string{
+	// 1: vms and operations.
+	`CREATE TABLE vms (
+		name           TEXT PRIMARY KEY,
+		id             TEXT NOT NULL DEFAULT '',
+		image          TEXT NOT NULL DEFAULT '',
+		cpus           INTEGER NOT NULL DEFAULT 0,
+		memory_mib     INTEGER NOT NULL DEFAULT 0,
+		disk_bytes     INTEGER NOT NULL DEFAULT 0,
+		network        TEXT NOT NULL DEFAULT '',
+		mac            TEXT NOT NULL DEFAULT '',
+		state          TEXT NOT NULL DEFAULT '',
+		desired        TEXT NOT NULL DEFAULT 'running',
+		user_data      BLOB,
+		ssh_keys       TEXT NOT NULL DEFAULT '[]',
+		error          TEXT NOT NULL DEFAULT '',
+		created_at     INTEGER NOT NULL DEFAULT 0,
+		ready_after_ms INTEGER NOT NULL DEFAULT 0,
+		phase          TEXT NOT NULL DEFAULT '',
+		cloud_init     TEXT NOT NULL DEFAULT '',
+		addresses      TEXT NOT NULL DEFAULT '[]'
+	);
+	CREATE TABLE operations (
+		id          TEXT PRIMARY KEY,
+		kind        TEXT NOT NULL,
+		target      TEXT NOT NULL,
+		status      TEXT NOT NULL,
+		stage       TEXT NOT NULL DEFAULT '',
+		error       TEXT NOT NULL DEFAULT '',
+		detail      TEXT NOT NULL DEFAULT '',
+		created_at  INTEGER NOT NULL,
+		finished_at INTEGER
+	);
+	CREATE INDEX operations_target ON operations(target, created_at);`,
+}
