@@ -61,6 +61,23 @@ type CreateRequest struct {
 	Accel hypervisor.Accel
 	// Set, when non-empty, records the scale set or pool in metadata.
 	Set string
+	// Progress, when set, is called with each step of Create as it begins:
+	// "disk", "seed", "define", "boot".
+	Progress func(step string)
+}
+
+// Steps of Create reported to CreateRequest.Progress.
+const (
+	StepDisk   = "disk"
+	StepSeed   = "seed"
+	StepDefine = "define"
+	StepBoot   = "boot"
+)
+
+func (r CreateRequest) progress(step string) {
+	if r.Progress != nil {
+		r.Progress(step)
+	}
 }
 
 // Instance is a created VM's files and identity.
@@ -201,11 +218,13 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 	}
 	r.Add(func() error { return os.RemoveAll(inst.Dir) })
 
+	req.progress(StepDisk)
 	if err := e.Disks.CreateOverlay(ctx, inst.DiskPath, req.Template.Path, req.Template.Format, req.DiskBytes); err != nil {
 		return Instance{}, fmt.Errorf("create disk: %w", err)
 	}
 	log.WithField("op", "disk").Debug("overlay created")
 
+	req.progress(StepSeed)
 	if err := cloudinit.WriteSeed(inst.SeedPath, seedConfig(req, inst.ID, inst.MAC)); err != nil {
 		return Instance{}, fmt.Errorf("write cloud-init seed: %w", err)
 	}
@@ -229,6 +248,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 			CreatedAt: time.Now().UTC().Truncate(time.Second),
 		},
 	}
+	req.progress(StepDefine)
 	if err := e.Driver.Define(ctx, spec); err != nil {
 		if errors.Is(err, hypervisor.ErrExists) {
 			return Instance{}, fmt.Errorf("%w: %w", ErrExists, err)
@@ -239,6 +259,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 	r.Add(func() error { return e.removeDomain(context.Background(), req.Name) })
 	log.WithField("op", "define").Debug("domain defined")
 
+	req.progress(StepBoot)
 	if err := e.Driver.Start(ctx, req.Name); err != nil {
 		return Instance{}, fmt.Errorf("start domain: %w", err)
 	}

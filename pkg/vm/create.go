@@ -1,0 +1,203 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/operation"
+	"github.com/galevm/gale/pkg/store"
+)
+
+// ErrStalled: the guest made no progress towards ready for the stall timeout.
+var ErrStalled = errors.New("vm made no progress")
+
+// StageAddress is the operation stage after ready: the VM's address is known.
+const StageAddress = "address"
+
+// Create checks req and starts a create operation. Before it returns, the
+// request is validated (ErrInvalid), the name is free (ErrExists), the host
+// can hold the VM unless req.Force (ErrInsufficient), no other operation holds
+// the name (operation.ErrBusy) and the VM's row is written with phase
+// creating. The operation then makes the VM, waits until it is ready and
+// records the outcome:
+//   - engine failure: everything is undone and the row removed;
+//   - cloud-init failure: the VM stays, in state failed, for inspection; the
+//     operation's error names the failing modules and its detail is the tail
+//     of cloud-init's output log;
+//   - no progress for the stall timeout: the VM stays, in state failed.
+func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Operation, error) {
+	ereq, err := s.engineRequest(req)
+	if err != nil {
+		return api.Operation{}, err
+	}
+	if err := s.cfg.Engine.Validate(ctx, ereq); err != nil {
+		return api.Operation{}, err
+	}
+	if _, err := s.cfg.Store.GetVM(ctx, req.Name); err == nil {
+		return api.Operation{}, fmt.Errorf("%w: %q", ErrExists, req.Name)
+	}
+	if !req.Force {
+		if err := admit(s.cfg.Host, ereq.MemoryMiB, ereq.DiskBytes); err != nil {
+			return api.Operation{}, err
+		}
+	}
+	op, err := s.begin("create", req.Name)
+	if err != nil {
+		return api.Operation{}, err
+	}
+	row := store.VM{
+		Name: req.Name, Image: ereq.Template.Name, CPUs: ereq.VCPUs, MemoryMiB: ereq.MemoryMiB, DiskBytes: ereq.DiskBytes,
+		Network: ereq.Network, State: api.StateCreating, Desired: store.DesiredRunning, UserData: req.UserData,
+		SSHKeys: req.SSHKeys, CreatedAt: time.Now().UTC(), Phase: store.PhaseCreating, CloudInit: api.CloudInitPending,
+	}
+	if err := s.cfg.Store.InsertVM(ctx, row); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			err = fmt.Errorf("%w: %w", ErrExists, err)
+		}
+		op.Done(err, "")
+		return api.Operation{}, err
+	}
+	s.background(op, func(ctx context.Context) (string, error) { return s.runCreate(ctx, op, ereq) })
+	return op.Info(), nil
+}
+
+// engineRequest applies the image's and galed's defaults to req.
+func (s *Service) engineRequest(req api.CreateVMRequest) (CreateRequest, error) {
+	if req.Image == "" {
+		return CreateRequest{}, fmt.Errorf("%w: an image is required", ErrInvalid)
+	}
+	img, err := s.cfg.Images.Resolve(req.Image)
+	if err != nil {
+		return CreateRequest{}, err
+	}
+	out := CreateRequest{
+		Name: req.Name, Template: img.Template, VCPUs: req.CPUs, MemoryMiB: req.MemoryMiB, DiskBytes: req.DiskBytes,
+		Network: req.Network, UserData: req.UserData, Accel: s.cfg.Accel,
+		SSHKeys: append(append([]string(nil), s.cfg.SSHKeys...), req.SSHKeys...),
+	}
+	if out.VCPUs == 0 {
+		out.VCPUs = max(img.CPUs, 1)
+	}
+	if out.MemoryMiB == 0 {
+		out.MemoryMiB = img.MemoryMiB
+		if out.MemoryMiB == 0 {
+			out.MemoryMiB = 1024
+		}
+	}
+	if out.DiskBytes == 0 {
+		out.DiskBytes = img.DiskBytes
+	}
+	if out.Network == "" {
+		out.Network = s.cfg.DefaultNetwork
+	}
+	return out, nil
+}
+
+// runCreate is the body of a create operation. It returns the failure detail
+// and error the operation ends with.
+func (s *Service) runCreate(ctx context.Context, op *operation.Op, req CreateRequest) (string, error) {
+	name := req.Name
+	req.Progress = func(step string) { op.Stage(step, "") }
+	inst, err := s.cfg.Engine.Create(ctx, req)
+	if err != nil {
+		// The engine has undone its work; the name is free again.
+		if derr := s.cfg.Store.DeleteVM(context.Background(), name); derr != nil {
+			s.log.WithField("vm", name).WithError(derr).Error("remove row of failed create")
+		}
+		return "", err
+	}
+	s.update(name, func(v *store.VM) {
+		v.ID, v.MAC, v.Phase = inst.ID, inst.MAC, store.PhaseNone
+	})
+
+	wctx, touch, stop := stallContext(ctx, s.cfg.StallTimeout)
+	defer stop()
+	res, err := WaitReady(wctx, s.drv, name, func(p Progress) {
+		touch(string(p.Stage))
+		if p.Stage == StageFailed {
+			return // reported with Done
+		}
+		op.Stage(string(p.Stage), "")
+		if p.Stage == StageInitLocal {
+			s.update(name, func(v *store.VM) { v.CloudInit = api.CloudInitRunning })
+		}
+	})
+	if err != nil {
+		if cause := context.Cause(wctx); errors.Is(cause, ErrStalled) {
+			err = cause
+		}
+		if ctx.Err() != nil {
+			// galed is shutting down: leave the row in state creating for Reconcile.
+			return "", fmt.Errorf("create %q interrupted: %w", name, err)
+		}
+		cloud := api.CloudInitPending
+		if errors.Is(err, ErrCloudInitFailed) {
+			cloud = api.CloudInitError
+		}
+		s.update(name, func(v *store.VM) { v.State, v.Error, v.CloudInit = api.StateFailed, err.Error(), cloud })
+		return res.OutputTail, err
+	}
+
+	actx, cancel := context.WithTimeout(ctx, s.cfg.AddressTimeout)
+	addrs, aerr := WaitAddress(actx, s.drv, name)
+	cancel()
+	ips := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		ips = append(ips, a.IP.String())
+	}
+	if aerr != nil {
+		s.log.WithField("vm", name).WithError(aerr).Warn("no address yet")
+	}
+	op.Stage(StageAddress, strings.Join(ips, " "))
+	s.update(name, func(v *store.VM) {
+		v.State, v.Error, v.CloudInit, v.ReadyAfter, v.Addresses = api.StateRunning, "", api.CloudInitDone, res.DoneAfter, ips
+	})
+	return "", nil
+}
+
+// stallContext returns a context that is cancelled with an ErrStalled cause
+// when touch has not been called for timeout. touch records the stage reached.
+func stallContext(parent context.Context, timeout time.Duration) (ctx context.Context, touch func(stage string), stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	stages := make(chan string, 16)
+	done := make(chan struct{})
+	go func() {
+		last := "start"
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		for {
+			select {
+			case s := <-stages:
+				last = s
+				if !t.Stop() {
+					select {
+					case <-t.C:
+					default:
+					}
+				}
+				t.Reset(timeout)
+			case <-t.C:
+				cancel(fmt.Errorf("%w for %s after stage %q", ErrStalled, timeout, last))
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	touch = func(stage string) {
+		select {
+		case stages <- stage:
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
+	stop = func() {
+		close(done)
+		cancel(nil)
+	}
+	return ctx, touch, stop
+}

@@ -1,0 +1,153 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/store"
+)
+
+// Delete starts a delete operation. Before it returns the row is marked phase
+// deleting (so a crash is finished by Reconcile). A VM with an operation in
+// progress (e.g. mid-create) gives operation.ErrBusy; an unknown name ErrNotFound.
+// opts.KeepDisk leaves the VM's directory (disk, seed, console log) in place.
+func (s *Service) Delete(ctx context.Context, name string, opts DeleteOptions) (api.Operation, error) {
+	if _, err := s.row(ctx, name); err != nil {
+		return api.Operation{}, err
+	}
+	op, err := s.begin("delete", name)
+	if err != nil {
+		return api.Operation{}, err
+	}
+	if _, err := s.cfg.Store.UpdateVM(ctx, name, func(v *store.VM) {
+		v.Phase, v.State, v.Desired = store.PhaseDeleting, api.StateDeleting, store.DesiredStopped
+	}); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = fmt.Errorf("%w: %q", ErrNotFound, name)
+		}
+		op.Done(err, "")
+		return api.Operation{}, err
+	}
+	s.background(op, func(ctx context.Context) (string, error) {
+		op.Stage("delete", "")
+		return "", s.finishDelete(ctx, name, opts)
+	})
+	return op.Info(), nil
+}
+
+// finishDelete removes the VM's domain and files, then its row. A VM whose
+// resources are already gone only loses its row.
+func (s *Service) finishDelete(ctx context.Context, name string, opts DeleteOptions) error {
+	if err := s.cfg.Engine.Delete(ctx, name, opts); err != nil && !errors.Is(err, ErrNotFound) {
+		s.update(name, func(v *store.VM) { v.Error = err.Error() })
+		return err
+	}
+	return s.cfg.Store.DeleteVM(context.Background(), name)
+}
+
+// Start starts a start operation: desired state running, then boot.
+func (s *Service) Start(ctx context.Context, name string) (api.Operation, error) {
+	return s.power(ctx, "start", name, store.DesiredRunning, func(ctx context.Context) error {
+		return s.startDomain(ctx, name)
+	})
+}
+
+// Stop starts a stop operation: desired state stopped, then an ACPI shutdown
+// with opts.Timeout grace (default 60s) before forcing, or at once with Force.
+func (s *Service) Stop(ctx context.Context, name string, opts api.StopVMRequest) (api.Operation, error) {
+	return s.power(ctx, "stop", name, store.DesiredStopped, func(ctx context.Context) error {
+		return s.stopDomain(ctx, name, opts)
+	})
+}
+
+// Restart stops (as Stop does) and starts the VM again.
+func (s *Service) Restart(ctx context.Context, name string, opts api.StopVMRequest) (api.Operation, error) {
+	return s.power(ctx, "restart", name, store.DesiredRunning, func(ctx context.Context) error {
+		if err := s.stopDomain(ctx, name, opts); err != nil {
+			return err
+		}
+		return s.startDomain(ctx, name)
+	})
+}
+
+func (s *Service) power(ctx context.Context, kind, name, desired string, do func(context.Context) error) (api.Operation, error) {
+	row, err := s.row(ctx, name)
+	if err != nil {
+		return api.Operation{}, err
+	}
+	if row.Phase != store.PhaseNone {
+		return api.Operation{}, fmt.Errorf("%w: %q is %s; delete it", ErrInvalid, name, row.Phase)
+	}
+	op, err := s.begin(kind, name)
+	if err != nil {
+		return api.Operation{}, err
+	}
+	if _, err := s.cfg.Store.UpdateVM(ctx, name, func(v *store.VM) { v.Desired = desired }); err != nil {
+		op.Done(err, "")
+		return api.Operation{}, err
+	}
+	s.background(op, func(ctx context.Context) (string, error) {
+		op.Stage(kind, "")
+		return "", do(ctx)
+	})
+	return op.Info(), nil
+}
+
+func (s *Service) startDomain(ctx context.Context, name string) error {
+	if err := s.drv.Start(ctx, name); err != nil {
+		return fmt.Errorf("start %q: %w", name, err)
+	}
+	s.update(name, func(v *store.VM) {
+		if v.State != api.StateBroken {
+			v.State, v.Error = api.StateRunning, ""
+		}
+	})
+	return nil
+}
+
+func (s *Service) stopDomain(ctx context.Context, name string, opts api.StopVMRequest) error {
+	var err error
+	if opts.Force {
+		err = s.drv.Destroy(ctx, name)
+	} else {
+		timeout := time.Duration(opts.Timeout)
+		if timeout <= 0 {
+			timeout = DefaultStopTimeout
+		}
+		err = s.drv.Shutdown(ctx, name, timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("stop %q: %w", name, err)
+	}
+	s.update(name, func(v *store.VM) {
+		if v.State != api.StateBroken && v.State != api.StateFailed {
+			v.State = api.StateStopped
+		}
+	})
+	return nil
+}
+
+// liveState is the state to report for row given its domain (nil: none).
+func liveState(row store.VM, dom *hypervisor.Domain) string {
+	switch {
+	case row.Phase == store.PhaseCreating:
+		return api.StateCreating
+	case row.Phase == store.PhaseDeleting:
+		return api.StateDeleting
+	case row.State == api.StateFailed, row.State == api.StateBroken, row.State == api.StateCreating:
+		return row.State
+	case dom == nil:
+		return api.StateBroken
+	}
+	switch dom.State {
+	case hypervisor.StateRunning, hypervisor.StatePaused, hypervisor.StateShuttingDown:
+		return api.StateRunning
+	case hypervisor.StateShutoff, hypervisor.StateCrashed:
+		return api.StateStopped
+	}
+	return row.State
+}

@@ -1,0 +1,123 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"time"
+
+	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/store"
+)
+
+// Get returns one VM with live state and addresses from the driver. The
+// addresses are cached in the row for List.
+func (s *Service) Get(ctx context.Context, name string) (api.VM, error) {
+	row, err := s.row(ctx, name)
+	if err != nil {
+		return api.VM{}, err
+	}
+	var dom *hypervisor.Domain
+	d, err := s.drv.Get(ctx, name)
+	switch {
+	case err == nil:
+		dom = &d
+	case !errors.Is(err, hypervisor.ErrNotFound):
+		return api.VM{}, fmt.Errorf("get %q: %w", name, err)
+	}
+	if dom != nil && dom.State == hypervisor.StateRunning && row.Phase == store.PhaseNone {
+		if addrs, err := s.drv.Addresses(ctx, name); err == nil {
+			ips := make([]string, 0, len(addrs))
+			for _, a := range addrs {
+				ips = append(ips, a.IP.String())
+			}
+			if len(ips) > 0 && !slices.Equal(ips, row.Addresses) {
+				row.Addresses = ips
+				s.update(name, func(v *store.VM) { v.Addresses = ips })
+			}
+		}
+	}
+	return s.view(row, dom), nil
+}
+
+// List returns every VM with one store query and one driver List call;
+// addresses are the ones cached in the rows.
+func (s *Service) List(ctx context.Context) ([]api.VM, error) {
+	rows, err := s.cfg.Store.ListVMs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	doms, err := s.drv.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	byName := make(map[string]*hypervisor.Domain, len(doms))
+	for i := range doms {
+		byName[doms[i].Name] = &doms[i]
+	}
+	out := make([]api.VM, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, s.view(r, byName[r.Name]))
+	}
+	return out, nil
+}
+
+func (s *Service) view(r store.VM, dom *hypervisor.Domain) api.VM {
+	v := api.VM{
+		Name: r.Name, ID: r.ID, State: liveState(r, dom), Image: r.Image, CPUs: r.CPUs, MemoryMiB: r.MemoryMiB,
+		DiskBytes: r.DiskBytes, Network: r.Network, MAC: r.MAC, CloudInit: r.CloudInit, Error: r.Error,
+		CreatedAt: r.CreatedAt, ReadyAfter: api.Duration(r.ReadyAfter), Operation: s.cfg.Ops.Active(r.Name),
+	}
+	if v.State == api.StateRunning || v.State == api.StateCreating {
+		v.Addresses = r.Addresses
+	}
+	if v.CloudInit == "" {
+		v.CloudInit = api.CloudInitPending
+	}
+	return v
+}
+
+// Exec runs a command in a running VM through the guest agent and waits for
+// it (default timeout 5 minutes). A program that is not an absolute path is
+// run through /usr/bin/env, so the guest's PATH finds it.
+func (s *Service) Exec(ctx context.Context, name string, req api.ExecRequest) (api.ExecResponse, error) {
+	if len(req.Command) == 0 || req.Command[0] == "" {
+		return api.ExecResponse{}, fmt.Errorf("%w: exec: empty command", ErrInvalid)
+	}
+	if _, err := s.row(ctx, name); err != nil {
+		return api.ExecResponse{}, err
+	}
+	timeout := time.Duration(req.Timeout)
+	if timeout <= 0 {
+		timeout = DefaultExecTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hreq := hypervisor.ExecRequest{Path: req.Command[0], Args: req.Command[1:], Stdin: req.Stdin}
+	if !path.IsAbs(hreq.Path) {
+		hreq = hypervisor.ExecRequest{Path: "/usr/bin/env", Args: req.Command, Stdin: req.Stdin}
+	}
+	res, err := s.drv.AgentExec(ctx, name, hreq)
+	if err != nil {
+		if errors.Is(err, hypervisor.ErrAgentUnavailable) {
+			return api.ExecResponse{}, fmt.Errorf("%w: exec in %q: %w", ErrNotRunning, name, err)
+		}
+		return api.ExecResponse{}, fmt.Errorf("exec in %q: %w", name, err)
+	}
+	return api.ExecResponse{ExitCode: res.ExitCode, Signal: res.Signal, Stdout: res.Stdout, Stderr: res.Stderr}, nil
+}
+
+// Logs returns cloud-init's output log from the guest.
+func (s *Service) Logs(ctx context.Context, name string) ([]byte, error) {
+	res, err := s.Exec(ctx, name, api.ExecRequest{Command: []string{"/bin/cat", outputLogPath}, Timeout: api.Duration(30 * time.Second)})
+	if err != nil {
+		return nil, err
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("read %s in %q: exit %d: %s", outputLogPath, name, res.ExitCode, res.Stderr)
+	}
+	return res.Stdout, nil
+}

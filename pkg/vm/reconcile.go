@@ -1,0 +1,167 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/store"
+)
+
+// ReconcileOptions tune Reconcile.
+type ReconcileOptions struct {
+	// StartStopped starts VMs whose desired state is running but whose domain
+	// is shut off (with bounded retries). Set it at daemon start; a periodic
+	// resync leaves it off so a guest that powered itself off stays off.
+	StartStopped bool
+}
+
+// ReconcileReport says what Reconcile did, by VM name.
+type ReconcileReport struct {
+	Adopted    []string // gale domains without a row: row added
+	RolledBack []string // half-done creates undone
+	Deleted    []string // half-done deletes finished
+	Started    []string // should run, was shut off: started
+	Broken     []string // row without a domain: marked broken
+	Updated    []string // recorded state refreshed
+	Failed     []string // an action failed (logged); retried next time
+}
+
+// Reconcile brings the store and the hypervisor into agreement after a
+// restart (or a reconnect to libvirtd), idempotently, with one driver List
+// call and one store query:
+//   - a gale domain (it carries gale metadata) without a row is adopted;
+//   - a row in phase creating is undone (domain and files removed, row
+//     removed) so nothing leaks and the name is reusable;
+//   - a row in phase deleting is deleted to the end;
+//   - a row without a domain, not mid-create, is marked broken: its files are
+//     kept, user data is never deleted here;
+//   - with StartStopped, a row whose desired state is running and whose
+//     domain is shut off is started (bounded retries).
+//
+// VMs with an operation in progress are skipped. Domains without gale
+// metadata are ignored.
+func (s *Service) Reconcile(ctx context.Context, opts ReconcileOptions) (ReconcileReport, error) {
+	var rep ReconcileReport
+	doms, err := s.drv.List(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("reconcile: list domains: %w", err)
+	}
+	rows, err := s.cfg.Store.ListVMs(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("reconcile: %w", err)
+	}
+	byName := make(map[string]*hypervisor.Domain, len(doms))
+	for i := range doms {
+		byName[doms[i].Name] = &doms[i]
+	}
+	known := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		known[r.Name] = true
+	}
+	for _, d := range doms {
+		if d.Metadata == nil || known[d.Name] {
+			continue
+		}
+		s.act(ctx, d.Name, &rep.Adopted, &rep.Failed, func(ctx context.Context) error {
+			return s.cfg.Store.InsertVM(ctx, adoptedRow(d))
+		})
+	}
+	for _, r := range rows {
+		r := r
+		dom := byName[r.Name]
+		switch {
+		case r.Phase == store.PhaseCreating:
+			s.act(ctx, r.Name, &rep.RolledBack, &rep.Failed, func(ctx context.Context) error { return s.finishDelete(ctx, r.Name, DeleteOptions{}) })
+		case r.Phase == store.PhaseDeleting:
+			s.act(ctx, r.Name, &rep.Deleted, &rep.Failed, func(ctx context.Context) error { return s.finishDelete(ctx, r.Name, DeleteOptions{}) })
+		case dom == nil:
+			if r.State != api.StateBroken {
+				s.act(ctx, r.Name, &rep.Broken, &rep.Failed, func(ctx context.Context) error {
+					_, err := s.cfg.Store.UpdateVM(ctx, r.Name, func(v *store.VM) {
+						v.State = api.StateBroken
+						v.Error = fmt.Sprintf("its libvirt domain is missing; files in %s are kept (delete the VM to remove them)", s.cfg.Engine.Paths(r.Name).Dir)
+					})
+					return err
+				})
+			}
+		case opts.StartStopped && r.Desired == store.DesiredRunning && dom.State == hypervisor.StateShutoff && r.State != api.StateFailed:
+			s.act(ctx, r.Name, &rep.Started, &rep.Failed, func(ctx context.Context) error { return s.startWithRetries(ctx, r.Name) })
+		default:
+			if st := domainState(dom); r.State != st && r.State != api.StateFailed {
+				s.act(ctx, r.Name, &rep.Updated, &rep.Failed, func(ctx context.Context) error {
+					_, err := s.cfg.Store.UpdateVM(ctx, r.Name, func(v *store.VM) {
+						if v.State == api.StateCreating {
+							v.Error = "galed restarted before the VM was confirmed ready; see `gale vm logs`"
+						} else if v.State == api.StateBroken {
+							v.Error = ""
+						}
+						v.State = st
+					})
+					return err
+				})
+			}
+		}
+	}
+	return rep, nil
+}
+
+// act runs fn for name under a "reconcile" operation, so it never races a
+// user's operation; a busy name is skipped. name goes to done or failed.
+func (s *Service) act(ctx context.Context, name string, done, failed *[]string, fn func(context.Context) error) {
+	op, err := s.cfg.Ops.Begin("reconcile", name)
+	if err != nil {
+		return
+	}
+	err = fn(ctx)
+	op.Done(err, "")
+	log := s.log.WithFields(logrus.Fields{"vm": name, "op": op.ID()})
+	if err != nil {
+		log.WithError(err).Warn("reconcile")
+		*failed = append(*failed, name)
+		return
+	}
+	*done = append(*done, name)
+}
+
+func (s *Service) startWithRetries(ctx context.Context, name string) error {
+	var err error
+	delay := time.Second
+	for i := 0; i < s.cfg.StartRetries; i++ {
+		if err = s.startDomain(ctx, name); err == nil || errors.Is(err, hypervisor.ErrNotFound) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+	return err
+}
+
+func domainState(d *hypervisor.Domain) string {
+	return liveState(store.VM{}, d)
+}
+
+// adoptedRow is the row of a gale domain found without one.
+func adoptedRow(d hypervisor.Domain) store.VM {
+	v := store.VM{
+		Name: d.Name, ID: d.Metadata.ID, Image: d.Metadata.Image, CPUs: d.VCPUs, MemoryMiB: d.MemoryMiB,
+		State: domainState(&d), Desired: store.DesiredStopped, CreatedAt: d.Metadata.CreatedAt,
+		CloudInit: api.CloudInitPending, Error: "adopted from libvirt after galed lost its record",
+	}
+	if d.State == hypervisor.StateRunning {
+		v.Desired = store.DesiredRunning
+	}
+	if len(d.MACs) > 0 {
+		v.MAC = d.MACs[0]
+	}
+	return v
+}
