@@ -1,0 +1,217 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/disk"
+	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/hypervisor/libvirt"
+	"github.com/galevm/gale/pkg/operation"
+	"github.com/galevm/gale/pkg/server"
+	"github.com/galevm/gale/pkg/store"
+	"github.com/galevm/gale/pkg/vm"
+)
+
+// Version is galed's version, reported by GET /v1/version.
+var Version = "dev"
+
+// LockTimeout is how long start-up waits for the data directory's lock.
+const LockTimeout = 2 * time.Second
+
+// Run starts galed and serves until ctx ends, then shuts down gracefully.
+// Start order: lock, store, libvirt driver, reconcile, default network,
+// socket, serve. A hypervisor that is down at start is retried until ctx ends.
+func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
+	lock, err := store.Lock(cfg.DataDir, LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+
+	st, err := store.Open(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if n, err := st.FailRunningOperations(ctx, api.OpRunning, api.OpFailed, "galed stopped while the operation ran"); err != nil {
+		return err
+	} else if n > 0 {
+		log.WithField("count", n).Warn("marked interrupted operations failed")
+	}
+	_ = st.PruneOperations(ctx, time.Now().Add(-30*24*time.Hour))
+
+	drv, err := connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer drv.Close()
+
+	pub, err := EnsureSSHKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	catalog := vm.Catalog{Dir: cfg.CatalogDir, CacheDir: cfg.ImageDir}
+	ops := operation.New(512, storeRecorder{st: st, log: log})
+	svc, err := vm.NewService(vm.ServiceConfig{
+		Engine:         &vm.Engine{Driver: drv, Disks: disk.NewQemuImg(disk.ExecRunner{}), Dir: filepath.Join(cfg.DataDir, "vms"), Log: log},
+		Store:          st,
+		Ops:            ops,
+		Images:         catalog,
+		DefaultNetwork: cfg.DefaultNetwork.Name,
+		SSHKeys:        []string{pub},
+		StallTimeout:   cfg.StallTimeout,
+		Log:            log,
+	})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	if rep, err := svc.Reconcile(ctx, vm.ReconcileOptions{StartStopped: true}); err != nil {
+		log.WithError(err).Warn("reconcile at start failed; the periodic resync will retry")
+	} else {
+		log.WithField("report", fmt.Sprintf("%+v", rep)).Info("reconciled")
+	}
+	if *cfg.DefaultNetwork.Create {
+		created, err := svc.EnsureNetwork(ctx, cfg.DefaultNetwork.Name, cfg.DefaultNetwork.Mode, cfg.DefaultNetwork.CIDR)
+		if err != nil {
+			return fmt.Errorf("default network %q: %w", cfg.DefaultNetwork.Name, err)
+		}
+		if created {
+			log.WithFields(logrus.Fields{"network": cfg.DefaultNetwork.Name, "mode": cfg.DefaultNetwork.Mode, "cidr": cfg.DefaultNetwork.CIDR}).Info("created default network")
+		}
+	}
+
+	l, err := Listen(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(cfg.Socket)
+	handler := server.New(server.Config{
+		VMs: svc, Images: catalog, Version: Version, Accel: string(drv.Accel()), Log: log,
+		Doctor: func(ctx context.Context) []api.Check { return doctor(ctx, drv, cfg) },
+	})
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	rctx, stopResync := context.WithCancel(ctx)
+	defer stopResync()
+	go resync(rctx, svc, cfg.ResyncInterval, log)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	log.WithFields(logrus.Fields{"socket": cfg.Socket, "data_dir": cfg.DataDir, "accel": drv.Accel()}).Info("galed ready")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx) // event streams end when their client or the timeout does
+	return nil
+}
+
+// connect opens the libvirt driver, retrying while libvirtd is unreachable.
+func connect(ctx context.Context, cfg Config, log *logrus.Logger) (hypervisor.Driver, error) {
+	delay := time.Second
+	for {
+		drv, err := libvirt.New(cfg.LibvirtURI, libvirt.Options{Accel: hypervisor.Accel(cfg.Accel), Log: log})
+		if err == nil {
+			return drv, nil
+		}
+		if !errors.Is(err, hypervisor.ErrUnavailable) {
+			return nil, err
+		}
+		log.WithError(err).WithField("uri", cfg.LibvirtURI).Warn("libvirt unavailable; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// resync runs a light reconcile every interval (no auto-start), so state
+// changed behind galed's back, or while libvirtd was down, is picked up once
+// the connection is back.
+func resync(ctx context.Context, svc *vm.Service, interval time.Duration, log *logrus.Logger) {
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	down := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep, err := svc.Reconcile(ctx, vm.ReconcileOptions{})
+		switch {
+		case errors.Is(err, hypervisor.ErrUnavailable):
+			if !down {
+				log.WithError(err).Warn("libvirt unavailable; API answers 503 until it is back")
+			}
+			down = true
+		case err != nil:
+			log.WithError(err).Warn("resync")
+		default:
+			if down {
+				log.Info("libvirt is back; resynced")
+			}
+			down = false
+			if len(rep.Adopted)+len(rep.Broken)+len(rep.Updated)+len(rep.Failed) > 0 {
+				log.WithField("report", fmt.Sprintf("%+v", rep)).Info("resync changed state")
+			}
+		}
+	}
+}
+
+// storeRecorder persists operations; failures are logged only.
+type storeRecorder struct {
+	st  *store.Store
+	log logrus.FieldLogger
+}
+
+func (r storeRecorder) Record(op api.Operation, detail string) {
+	row := store.Operation{ID: op.ID, Kind: op.Kind, Target: op.Target, Status: op.Status, Stage: op.Stage,
+		Error: op.Error, Detail: detail, CreatedAt: op.CreatedAt}
+	if op.FinishedAt != nil {
+		row.FinishedAt = *op.FinishedAt
+	}
+	if op.Kind == "reconcile" && op.Status == api.OpSucceeded {
+		return // internal bookkeeping; keep the table about user work and failures
+	}
+	if err := r.st.PutOperation(context.Background(), row); err != nil {
+		r.log.WithField("op", op.ID).WithError(err).Warn("record operation")
+	}
+}
+
+func doctor(ctx context.Context, drv hypervisor.Driver, cfg Config) []api.Check {
+	var checks []api.Check
+	_, err := drv.List(ctx)
+	checks = append(checks, api.Check{Name: "libvirt", OK: err == nil, Detail: errText(err, "connected to "+cfg.LibvirtURI), Fix: "systemctl start libvirtd"})
+	checks = append(checks, api.Check{Name: "accel", OK: true, Detail: string(drv.Accel())})
+	_, err = drv.GetNetwork(ctx, cfg.DefaultNetwork.Name)
+	checks = append(checks, api.Check{Name: "default network", OK: err == nil, Detail: errText(err, cfg.DefaultNetwork.Name), Fix: "restart galed with default_network.create: true"})
+	return checks
+}
+
+func errText(err error, ok string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return ok
+}
