@@ -38,6 +38,10 @@ const (
 	DoctorPath          = "/v1/doctor"
 )
 
+// QueryKeepDisk is the boolean query parameter of DELETE /v1/vms/{name}
+// (?keep_disk=true) that deletes the VM but leaves its disk in place.
+const QueryKeepDisk = "keep_disk"
+
 // Error codes in the error envelope, each with one HTTP status.
 const (
 	CodeInvalid      = "invalid"      // 400: bad input; nothing was changed
