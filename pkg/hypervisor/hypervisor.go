@@ -253,6 +253,10 @@ type Driver interface {
 	// networks first, then from the guest agent. Empty, not an error, when
 	// nothing is known yet.
 	Addresses(ctx context.Context, name string) ([]Address, error)
+	// ReleaseLeases drops the DHCP leases the domain's interfaces hold in
+	// their networks, so a deleted VM leaves none behind. Call it while the
+	// domain is off and still defined; no leases is not an error.
+	ReleaseLeases(ctx context.Context, name string) error
 
 	// CreateNetwork defines and starts a network (autostart on).
 	CreateNetwork(ctx context.Context, spec NetworkSpec) error

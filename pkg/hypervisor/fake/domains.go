@@ -270,3 +270,24 @@ func (d *Driver) Addresses(ctx context.Context, name string) ([]hypervisor.Addre
 	}
 	return append([]hypervisor.Address{}, d.addrs[name]...), nil
 }
+
+// ReleaseLeases forgets the lease addresses scripted with SetAddresses for
+// the domain (agent addresses stay, as a real guest's would until it stops).
+func (d *Driver) ReleaseLeases(ctx context.Context, name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.enter(ctx, "ReleaseLeases"); err != nil {
+		return err
+	}
+	if _, err := d.lookup("release leases of", name); err != nil {
+		return err
+	}
+	kept := d.addrs[name][:0]
+	for _, a := range d.addrs[name] {
+		if a.Source != hypervisor.SourceLease {
+			kept = append(kept, a)
+		}
+	}
+	d.addrs[name] = kept
+	return nil
+}

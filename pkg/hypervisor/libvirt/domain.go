@@ -76,7 +76,14 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 		if active {
 			return nil
 		}
-		if err := dom.Create(); err != nil && !isCode(err, lv.ERR_OPERATION_INVALID) {
+		if err := dom.Create(); err != nil {
+			// OPERATION_INVALID also covers real failures ("network is not
+			// active"): it is benign only when someone else started it.
+			if isCode(err, lv.ERR_OPERATION_INVALID) {
+				if active, aerr := dom.IsActive(); aerr == nil && active {
+					return nil
+				}
+			}
 			return err
 		}
 		return nil

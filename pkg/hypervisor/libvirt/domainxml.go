@@ -116,6 +116,9 @@ func domainXML(spec hypervisor.DomainSpec) (*libvirtxml.Domain, error) {
 				Backend: &libvirtxml.DomainRNGBackend{Random: &libvirtxml.DomainRNGBackendRandom{Device: "/dev/urandom"}},
 			}},
 			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "virtio"},
+			// No USB controller: nothing gale attaches needs one, and an
+			// emulated xHCI costs boot time under TCG.
+			Controllers: []libvirtxml.DomainController{{Type: "usb", Model: "none"}},
 		},
 	}
 	if spec.Firmware == hypervisor.FirmwareUEFI {
