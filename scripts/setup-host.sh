@@ -40,7 +40,7 @@ fi
 # the image builder's tools, and the tools the tests use.
 packages=(
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
-	qemu-system-x86 qemu-utils dnsmasq-base ovmf
+	qemu-system-x86 qemu-utils dnsmasq-base dnsmasq-utils ovmf
 	mmdebstrap extlinux syslinux-common fdisk e2fsprogs dosfstools cpio
 	genisoimage iproute2 pkg-config gcc make git ca-certificates
 )

@@ -57,7 +57,7 @@ if [ "${1:-}" = "--inner" ]; then
 			tail -n 80 "$f" >&2
 		done
 		echo "----- libvirtd log (errors, last 60) -----" >&2
-		grep -E ' error ?: ' "$state/libvirtd.log" 2>/dev/null | tail -n 60 >&2 || true
+		grep -E " error ?: " "$state/libvirtd.log" | grep -v -e "agent is not connected" -e dmidecode -e udevGetDMIData -e virGDBusGetSystemBus 2>/dev/null | tail -n 60 >&2 || true
 	fi
 	exit "$rc"
 fi

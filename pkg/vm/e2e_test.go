@@ -74,6 +74,30 @@ func (e *e2eEnv) assertNothingLeft(t *testing.T, name string) {
 	}
 }
 
+// dumpOnFailure prints the guest's cloud-init logs (through the agent) and
+// its serial console when the test failed. It runs before the VM is deleted.
+func (e *e2eEnv) dumpOnFailure(t *testing.T, name string) {
+	if !t.Failed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, f := range []string{"/var/log/cloud-init.log", "/var/log/cloud-init-output.log"} {
+		res, err := e.driver.AgentExec(ctx, name, hypervisor.ExecRequest{Path: "/usr/bin/tail", Args: []string{"-n", "60", f}})
+		if err != nil {
+			t.Logf("read %s: %v", f, err)
+			continue
+		}
+		t.Logf("----- guest %s (last 60 lines) -----\n%s", f, res.Stdout)
+	}
+	if console, err := os.ReadFile(e.engine.Paths(name).ConsoleLog); err == nil {
+		if len(console) > 6000 {
+			console = console[len(console)-6000:]
+		}
+		t.Logf("----- serial console (end) -----\n%s", console)
+	}
+}
+
 // leasesFor returns the network's DHCP lease lines that mention mac.
 func leasesFor(t *testing.T, network, mac string) []string {
 	t.Helper()
@@ -111,6 +135,7 @@ func TestE2ECreateBootExecDelete(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 	t.Cleanup(func() { _ = e.engine.Delete(context.Background(), name, vm.DeleteOptions{}) })
+	t.Cleanup(func() { e.dumpOnFailure(t, name) })
 
 	for _, p := range []string{inst.DiskPath, inst.SeedPath} {
 		if _, err := os.Stat(p); err != nil {

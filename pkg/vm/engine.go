@@ -236,7 +236,10 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 		Accel:     req.Accel,
 		Disks: []hypervisor.Disk{
 			{Path: inst.DiskPath, Format: disk.FormatQCOW2, Device: hypervisor.DeviceDisk, Bus: "virtio", Target: "vda"},
-			{Path: inst.SeedPath, Format: disk.FormatRaw, Device: hypervisor.DeviceCDROM, Bus: "sata", Target: "sda", ReadOnly: true},
+			// The seed is a read-only virtio disk, not a SATA cdrom: the
+			// Debian cloud kernel has no AHCI/sr driver, so a cdrom seed
+			// is invisible to cloud-init there.
+			{Path: inst.SeedPath, Format: disk.FormatRaw, Device: hypervisor.DeviceDisk, Bus: "virtio", Target: "vdb", ReadOnly: true},
 		},
 		NICs:       []hypervisor.NIC{{Network: req.Network, MAC: inst.MAC, Model: "virtio"}},
 		SerialLog:  inst.ConsoleLog,
@@ -268,10 +271,15 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 	return inst, nil
 }
 
-// removeDomain forces the domain off and undefines it; a missing domain is not an error.
+// removeDomain forces the domain off, releases its DHCP leases and undefines
+// it; a missing domain is not an error. A lease that cannot be released is
+// logged, not fatal: it expires on its own.
 func (e *Engine) removeDomain(ctx context.Context, name string) error {
 	if err := e.Driver.Destroy(ctx, name); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
 		return fmt.Errorf("destroy domain %q: %w", name, err)
+	}
+	if err := e.Driver.ReleaseLeases(ctx, name); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
+		e.log().WithField("vm", name).WithError(err).Warn("DHCP lease left to expire")
 	}
 	if err := e.Driver.Undefine(ctx, name); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
 		return fmt.Errorf("undefine domain %q: %w", name, err)
