@@ -16,6 +16,7 @@ template=$(scripts/build-image.sh images/debian-12.yaml | tail -n 1)
 echo "e2e: template $template"
 
 mkdir -p bin
+make --no-print-directory build >/dev/null
 pkgs=(./pkg/vm)
 bins=()
 for p in "${pkgs[@]}"; do
@@ -38,4 +39,13 @@ for entry in "${bins[@]}"; do
 		rc=1
 	fi
 done
+if [ "$run" = E2E ]; then
+	echo "e2e: running scripts/e2e-cli.sh"
+	if scripts/testenv.sh scripts/e2e-cli.sh; then
+		echo "ok  	cli (e2e)"
+	else
+		echo "FAIL	cli (e2e)"
+		rc=1
+	fi
+fi
 exit "$rc"

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# e2e-cli.sh: end-to-end test of galed and the gale CLI on real VMs.
+# Runs inside scripts/testenv.sh (scripts/e2e.sh arranges it); needs
+# bin/gale and bin/galed built and GALE_E2E_TEMPLATE (a built debian-12).
+#
+# Scenario: create a VM with the web-server snippet and read its page, list,
+# show, exec, ssh, stop/start (page comes back), refuse bad input without
+# leaving anything, kill galed with SIGKILL mid-create and show that reconcile
+# leaves no leak, delete, and check that nothing is left.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+: "${GALE_TESTENV_DIR:?run me through scripts/testenv.sh}"
+: "${GALE_E2E_TEMPLATE:?set GALE_E2E_TEMPLATE to a built debian-12 image}"
+
+D=$GALE_TESTENV_DIR/cli
+mkdir -p "$D"
+chmod 0755 "$D"
+export GALE_SOCKET=$D/gale.sock
+gale() { "$repo/bin/gale" "$@"; }
+passed=0
+failed=0
+ok() { echo "--- PASS: $*"; passed=$((passed + 1)); }
+bad() { echo "--- FAIL: $*"; failed=$((failed + 1)); }
+# expect DESC CODE CMD...: run CMD, compare its exit code with CODE.
+expect() {
+	local desc=$1 want=$2
+	shift 2
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" = "$want" ]; then ok "$desc (exit $rc)"; else bad "$desc: exit $rc, want $want; output:"; echo "$out" | tail -n 20; fi
+	LAST_OUT=$out
+}
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# galed's configuration for this run: its own data dir and socket, the
+# repository's catalog, the shared template cache, an isolated default network.
+cat >"$D/galed.yaml" <<YAML
+socket: $GALE_SOCKET
+data_dir: $D/data
+image_dir: $(dirname "$GALE_E2E_TEMPLATE")
+catalog_dir: $repo/images
+libvirt_uri: qemu:///system
+accel: auto
+log_level: debug
+default_network:
+  name: gale-default
+  mode: isolated
+  cidr: 192.168.150.1/24
+YAML
+galed_pid=
+start_galed() {
+	"$repo/bin/galed" --config "$D/galed.yaml" >>"$D/galed.log" 2>&1 &
+	galed_pid=$!
+	for _ in $(seq 1 100); do
+		gale version >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	echo "galed did not come up; its log:"
+	tail -n 50 "$D/galed.log"
+	return 1
+}
+finish() {
+	[ -n "$galed_pid" ] && kill "$galed_pid" 2>/dev/null
+	echo
+	if [ "$failed" -ne 0 ]; then
+		echo "----- galed log (last 60 lines) -----"
+		tail -n 60 "$D/galed.log"
+	fi
+	echo "e2e-cli: $passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}
+trap 'finish; exit $?' EXIT
+
+start_galed || exit 1
+expect "gale version reaches galed" 0 gale version
+expect "a second galed refuses the locked data dir" 1 "$repo/bin/galed" --config "$D/galed.yaml" --socket "$D/other.sock"
+grep -q "locked" <<<"$LAST_OUT" && ok "second galed says the data dir is locked" || bad "second galed message: $LAST_OUT"
+
+# --- create with the web-server snippet; flags after the name on purpose.
+t0=$(date +%s)
+expect "vm create web with the web-server snippet" 0 gale vm create web --image debian-12 --cloud-init cloudinit/web-server.yaml --memory 1G --disk 4G
+echo "$LAST_OUT" | sed 's/^/    /'
+echo "    (create to ready: $(($(date +%s) - t0)) s)"
+for stage in disk seed define boot agent ready; do
+	grep -qw "$stage" <<<"$LAST_OUT" && ok "create showed stage $stage" || bad "create did not show stage $stage"
+done
+ip=$(gale vm ip web)
+[[ "$ip" == 192.168.150.* ]] && ok "vm ip web = $ip" || bad "vm ip web = '$ip'"
+page=$(curl -sS --max-time 10 "http://$ip/")
+[[ "$page" == *"Hello from web"* ]] && ok "page served by the snippet's unit" || bad "page = '$page'"
+
+expect "vm list -o json" 0 gale vm list -o json
+[ "$(json "[v['name'] for v in d if v['state']=='running' and v['cloud_init']=='done']" <<<"$LAST_OUT")" = "['web']" ] &&
+	ok "list shows web running, cloud-init done" || bad "list: $LAST_OUT"
+expect "vm show -o yaml" 0 gale vm show web -o yaml
+grep -q "image: debian-12" <<<"$LAST_OUT" && ok "show names the image" || bad "show: $LAST_OUT"
+
+expect "vm exec returns the guest's exit code" 7 gale vm exec web -- sh -c 'echo out; echo err >&2; exit 7'
+grep -q out <<<"$LAST_OUT" && grep -q err <<<"$LAST_OUT" && ok "exec passes stdout and stderr" || bad "exec output: $LAST_OUT"
+out=$(gale vm ssh web -- cat /etc/hostname 2>&1)
+[ "$out" = web ] && ok "vm ssh runs a command as the login user" || bad "vm ssh: $out"
+expect "vm logs" 0 gale vm logs web
+grep -q "Cloud-init" <<<"$LAST_OUT" && ok "logs show cloud-init output" || bad "logs: $(tail -n 3 <<<"$LAST_OUT")"
+
+# --- stop and start: the unit brings the page back.
+expect "vm stop web" 0 gale vm stop web
+[ "$(gale vm show web -o json | json "d['state']")" = stopped ] && ok "web is stopped" || bad "state after stop"
+expect "vm start web" 0 gale vm start web
+expect "vm wait web" 0 gale vm wait web --timeout 5m
+page=""
+for _ in $(seq 1 30); do
+	ip=$(gale vm ip web 2>/dev/null) && page=$(curl -sS --max-time 5 "http://$ip/" 2>/dev/null) && break
+	sleep 2
+done
+[[ "$page" == *"Hello from web"* ]] && ok "page is back after stop/start" || bad "page after restart = '$page'"
+
+# --- bad input: refused, non-zero, nothing created.
+snapshot() { (virsh list --all --name | sort; ls "$D/data/vms" 2>/dev/null) | tr '\n' ' '; }
+before=$(snapshot)
+printf '#cloud-config\nruncmd: [\n' >"$D/broken.yaml"
+head -c 70000 /dev/zero | tr '\0' 'a' | sed '1s/^/#!\/bin\/sh\n/' >"$D/huge.sh"
+expect "name ../x refused" 2 gale vm create ../x --image debian-12
+expect "name a/b refused" 2 gale vm create a/b --image debian-12
+expect "name -x refused" 2 gale vm create --image debian-12 -- -x
+expect "64-character name refused" 2 gale vm create "$(printf 'a%.0s' $(seq 1 64))" --image debian-12
+expect "XML metacharacters refused" 2 gale vm create '<a&b>' --image debian-12
+expect "unknown image refused" 2 gale vm create x1 --image no-such-image
+expect "unknown network refused" 2 gale vm create x1 --image debian-12 --network no-such-net
+expect "invalid cloud-config refused" 2 gale vm create x1 --image debian-12 --cloud-init "$D/broken.yaml"
+grep -q "line" <<<"$LAST_OUT" && ok "cloud-config error names the line" || bad "cloud-config error: $LAST_OUT"
+expect "user-data over the limit refused" 2 gale vm create x1 --image debian-12 --cloud-init "$D/huge.sh"
+expect "memory beyond the host refused" 6 gale vm create x1 --image debian-12 --memory 100T
+expect "duplicate name refused" 4 gale vm create web --image debian-12
+[ "$(snapshot)" = "$before" ] && ok "bad input left nothing behind" || bad "bad input changed state: '$before' -> '$(snapshot)'"
+
+# --- a second operation on a busy VM gets 409 at once; delete mid-create is refused.
+expect "create busy --no-wait" 0 gale vm create busy --image debian-12 --no-wait
+expect "deleting a VM mid-create is refused" 4 gale vm delete busy
+# --- kill galed with SIGKILL mid-create; reconcile must leave no leak.
+sleep 3
+kill -9 "$galed_pid"
+wait "$galed_pid" 2>/dev/null
+galed_pid=
+start_galed || exit 1
+sleep 1
+if gale vm show busy >/dev/null 2>&1; then
+	# Reconcile may adopt it; either way it must be deletable and the name reusable.
+	gale vm wait busy --timeout 1s >/dev/null 2>&1
+	expect "delete the VM caught mid-create" 0 gale vm delete busy
+fi
+virsh list --all --name | grep -qx busy && bad "domain busy leaked" || ok "no domain leaked after SIGKILL"
+[ -e "$D/data/vms/busy" ] && bad "files of busy leaked" || ok "no files leaked after SIGKILL"
+expect "the name is reusable after the crash" 0 gale vm create busy --image debian-12 --no-wait
+sleep 2
+expect "delete busy" 0 gale vm delete busy
+
+# --- delete: nothing left.
+mac=$(gale vm show web -o json | json "d.get('mac','')")
+expect "vm stop web (the guest releases its lease)" 0 gale vm stop web
+expect "vm delete web" 0 gale vm delete web
+expect "vm show web after delete" 3 gale vm show web
+[ -z "$(virsh list --all --name | grep -v '^$')" ] && ok "no domains left" || bad "domains left: $(virsh list --all --name)"
+[ -z "$(ls -A "$D/data/vms" 2>/dev/null)" ] && ok "no VM files left" || bad "files left: $(ls -A "$D/data/vms")"
+[ "$(gale vm list -o json | json "len(d)")" = 0 ] && ok "vm list is empty" || bad "vm list not empty"
+virsh net-dhcp-leases gale-default | grep -qi "$mac" && bad "lease of web left" || ok "no lease left for web ($mac)"
