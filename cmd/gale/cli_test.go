@@ -203,12 +203,39 @@ func TestLifecycle(t *testing.T) {
 
 func TestSSHAndConsole(t *testing.T) {
 	f := startFake(t)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	key := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(key, []byte("private key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.setIdentity(key)
 	r := gale(t, f.sock, "", "vm", "ssh", "web", "--", "uptime")
-	want := []string{"/usr/bin/ssh", "ssh", "-i", defaultIdentity, "-o", "StrictHostKeyChecking=no",
+	want := []string{"/usr/bin/ssh", "ssh", "-i", key, "-o", "StrictHostKeyChecking=no",
 		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "gale@192.168.122.10", "uptime"}
 	if r.code != 0 || !reflect.DeepEqual(r.execed, want) {
 		t.Fatalf("exit %d (%s), exec %q\nwant %q", r.code, r.stderr, r.execed, want)
 	}
+	// A group-readable key that we own would be refused by ssh: a 0600 copy is used.
+	if err := os.Chmod(key, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	r = gale(t, f.sock, "", "vm", "ssh", "web")
+	copyPath := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "gale", "id_ed25519")
+	if r.code != 0 || r.execed[3] != copyPath {
+		t.Fatalf("exit %d (%s), exec %q, want -i %s", r.code, r.stderr, r.execed, copyPath)
+	}
+	if st, err := os.Stat(copyPath); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("copy %s: %v, mode %v", copyPath, err, st.Mode())
+	}
+	if b, _ := os.ReadFile(copyPath); string(b) != "private key" {
+		t.Fatalf("copy holds %q", b)
+	}
+	f.setIdentity(filepath.Join(t.TempDir(), "missing"))
+	r = gale(t, f.sock, "", "vm", "ssh", "web")
+	if r.code == 0 || r.execed != nil {
+		t.Fatalf("missing key: exit %d exec %q", r.code, r.execed)
+	}
+	contains(t, "stderr", r.stderr, "is galed running")
 	r = gale(t, f.sock, "", "vm", "ssh", "web", "--identity", "/k")
 	if r.execed[3] != "/k" {
 		t.Fatalf("exec %q", r.execed)

@@ -26,6 +26,15 @@ type fakeGaled struct {
 	execs    []api.ExecRequest
 	requests []string          // "METHOD /path?query"
 	extra    map[string]api.VM // VMs created through the fake
+	// identity is the SSHIdentity the fake's version endpoint reports.
+	identity string
+}
+
+// setIdentity sets the SSHIdentity the version endpoint reports.
+func (f *fakeGaled) setIdentity(path string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.identity = path
 }
 
 // vm returns the VM called name.
@@ -88,7 +97,10 @@ func startFake(t *testing.T) *fakeGaled {
 	f := &fakeGaled{sock: filepath.Join(t.TempDir(), "gale.sock"), extra: map[string]api.VM{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.VersionPath, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, api.VersionInfo{Version: "1.0.0", APIVersion: api.Version, Accel: "tcg"})
+		f.mu.Lock()
+		identity := f.identity
+		f.mu.Unlock()
+		writeJSON(w, 200, api.VersionInfo{Version: "1.0.0", APIVersion: api.Version, Accel: "tcg", SSHIdentity: identity})
 	})
 	mux.HandleFunc("GET "+api.VMsPath, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, []api.VM{fakeVMs["db"], fakeVMs["web"]})

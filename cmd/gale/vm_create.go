@@ -28,7 +28,7 @@ Sizes take binary units: 512M, 1G, 1.5G, 20G.
 EXAMPLES:
    gale vm create web --image debian-12
    gale vm create web --image debian-12 --cpus 2 --memory 2G --disk 20G
-   gale vm create web --image debian-12 --cloud-init cloudinit/nginx.yaml --ssh-key ~/.ssh/id_ed25519.pub
+   gale vm create web --image debian-12 --cloud-init cloudinit/web-server.yaml --ssh-key ~/.ssh/id_ed25519.pub
    cat user-data.yaml | gale vm create web --image debian-12 --cloud-init -
    gale vm create web --image debian-12 --no-wait   # prints the operation id`,
 		Flags: []cli.Flag{

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -75,7 +78,7 @@ EXAMPLES:
    gale vm ssh web -- uptime
    gale vm ssh web -- -L 8080:localhost:80`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "identity", Value: defaultIdentity, Usage: "private key `FILE` for ssh -i"},
+			&cli.StringFlag{Name: "identity", Usage: "private key `FILE` for ssh -i (default: galed's key, " + defaultIdentity + " unless galed says otherwise)"},
 			&cli.StringFlag{Name: "user", Aliases: []string{"l"}, Value: "gale", Usage: "user to log in as"},
 		},
 		Action: func(c *cli.Context) error {
@@ -91,7 +94,11 @@ EXAMPLES:
 			if err != nil {
 				return fmt.Errorf("ssh not found: install the OpenSSH client (apt install openssh-client): %w", err)
 			}
-			argv := []string{"ssh", "-i", c.String("identity"),
+			identity, err := sshIdentity(c)
+			if err != nil {
+				return err
+			}
+			argv := []string{"ssh", "-i", identity,
 				"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
 				c.String("user") + "@" + addr}
 			argv = append(argv, c.Args().Tail()...)
@@ -221,4 +228,64 @@ func execProgram(d deps, path string, argv []string) error {
 		return fmt.Errorf("run %s: %w", strings.Join(argv, " "), err)
 	}
 	return nil
+}
+
+// sshIdentity is --identity when given, else the key galed reports, else
+// the default path; see ownerSafeIdentity for keys ssh would refuse.
+func sshIdentity(c *cli.Context) (string, error) {
+	if c.IsSet("identity") {
+		return c.String("identity"), nil
+	}
+	path := defaultIdentity
+	if v, err := clientFrom(c).Version(c.Context); err == nil && v.SSHIdentity != "" {
+		path = v.SSHIdentity
+	}
+	return ownerSafeIdentity(path)
+}
+
+// ownerSafeIdentity returns path, or a private copy of it. galed's key is
+// mode 0640 so that members of group gale can read it; OpenSSH accepts that
+// from them but refuses it from the file's owner (root). The owner gets a
+// 0600 copy in its user cache directory instead.
+func ownerSafeIdentity(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("galed's ssh key %s: %w (is galed running, and are you in group gale?)", path, err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || int(sys.Uid) != os.Getuid() || st.Mode().Perm()&0o077 == 0 {
+		return path, nil
+	}
+	key, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read ssh key: %w", err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory for a private copy of %s: %w", path, err)
+	}
+	dir := filepath.Join(cache, "gale")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	copyPath := filepath.Join(dir, "id_ed25519")
+	if old, err := os.ReadFile(copyPath); err == nil && bytes.Equal(old, key) {
+		return copyPath, nil
+	}
+	tmp, err := os.CreateTemp(dir, ".id_ed25519-*")
+	if err != nil {
+		return "", fmt.Errorf("copy ssh key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(key); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("copy ssh key: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("copy ssh key: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), copyPath); err != nil {
+		return "", fmt.Errorf("copy ssh key: %w", err)
+	}
+	return copyPath, nil
 }

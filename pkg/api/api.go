@@ -204,6 +204,9 @@ type VersionInfo struct {
 	APIVersion string `json:"api_version"`
 	Accel      string `json:"accel"`
 	Libvirt    string `json:"libvirt,omitempty"`
+	// SSHIdentity is the host path of galed's private key, which every VM
+	// trusts; `gale vm ssh` uses it unless told otherwise.
+	SSHIdentity string `json:"ssh_identity,omitempty"`
 }
 
 // Check is one line of GET /v1/doctor.

@@ -98,7 +98,8 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	defer os.Remove(cfg.Socket)
 	handler := server.New(server.Config{
 		VMs: svc, Images: catalog, Version: Version, Accel: string(drv.Accel()), Log: log,
-		Doctor: func(ctx context.Context) []api.Check { return doctor(ctx, drv, cfg) },
+		SSHIdentity: filepath.Join(cfg.DataDir, "ssh", "id_ed25519"),
+		Doctor:      func(ctx context.Context) []api.Check { return doctor(ctx, drv, cfg) },
 	})
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 

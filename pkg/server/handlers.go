@@ -11,7 +11,7 @@ import (
 )
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, api.VersionInfo{Version: s.cfg.Version, APIVersion: api.Version, Accel: s.cfg.Accel})
+	writeJSON(w, http.StatusOK, api.VersionInfo{Version: s.cfg.Version, APIVersion: api.Version, Accel: s.cfg.Accel, SSHIdentity: s.cfg.SSHIdentity})
 }
 
 func (s *Server) listVMs(w http.ResponseWriter, r *http.Request) {

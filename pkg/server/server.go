@@ -41,6 +41,8 @@ type Config struct {
 	// Version is galed's version; Accel the driver's accelerator.
 	Version string
 	Accel   string
+	// SSHIdentity is the path of galed's private SSH key (api.VersionInfo).
+	SSHIdentity string
 	// Doctor, when set, answers GET /v1/doctor.
 	Doctor    func(ctx context.Context) []api.Check
 	Heartbeat time.Duration
