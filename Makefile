@@ -4,14 +4,25 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/galevm/gale/pkg/version.Version=$(VERSION)
 
-.PHONY: help build test e2e lint bench image clean
+PREFIX  ?= /usr/local
+SHARE   ?= /usr/share/gale
+
+.PHONY: help build install test e2e lint bench image clean
 
 help: ## list the targets
-	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the binaries into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+install: build ## install gale, galed, the image catalog and snippets (root)
+	install -D -m 0755 $(BIN)/gale $(DESTDIR)$(PREFIX)/bin/gale
+	install -D -m 0755 $(BIN)/galed $(DESTDIR)$(PREFIX)/bin/galed
+	install -d $(DESTDIR)$(SHARE)/images $(DESTDIR)$(SHARE)/cloudinit
+	install -m 0644 images/*.yaml $(DESTDIR)$(SHARE)/images/
+	install -m 0644 cloudinit/*.yaml $(DESTDIR)$(SHARE)/cloudinit/
+	@$(BIN)/gale completion bash > /tmp/gale.bash && install -D -m 0644 /tmp/gale.bash $(DESTDIR)/usr/share/bash-completion/completions/gale
 
 test: ## unit tests (no root, no VMs)
 	$(GO) test -count=1 ./...

@@ -117,6 +117,25 @@ for _ in $(seq 1 30); do
 done
 [[ "$page" == *"Hello from web"* ]] && ok "page is back after stop/start" || bad "page after restart = '$page'"
 
+# --- libvirtd restarts under galed: it reconnects and keeps serving.
+ours=$(readlink /proc/self/ns/net)
+lvpid=
+for p in $(pgrep -x libvirtd); do
+	[ "$(readlink /proc/$p/ns/net)" = "$ours" ] && lvpid=$p
+done
+if [ -n "$lvpid" ]; then
+	kill -TERM "$lvpid"
+	for _ in $(seq 1 50); do kill -0 "$lvpid" 2>/dev/null || break; sleep 0.1; done
+	expect "galed answers 503-style while libvirtd is down" 7 gale vm list
+	LIBVIRT_LOG_OUTPUTS="3:file:$GALE_TESTENV_DIR/libvirtd.log" libvirtd -d
+	for _ in $(seq 1 60); do gale vm exec web -- true >/dev/null 2>&1 && break; sleep 1; done
+	expect "exec works after libvirtd restarted" 0 gale vm exec web -- true
+	expect "list works after libvirtd restarted" 0 gale vm list -o json
+	[ "$(json "[v['state'] for v in d]" <<<"$LAST_OUT")" = "['running']" ] && ok "web still running after the restart" || bad "list after restart: $LAST_OUT"
+else
+	bad "could not find this namespace's libvirtd"
+fi
+
 # --- bad input: refused, non-zero, nothing created.
 snapshot() { (virsh list --all --name | sort; ls "$D/data/vms" 2>/dev/null) | tr '\n' ' '; }
 before=$(snapshot)
