@@ -18,11 +18,9 @@ import (
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/server"
 	"github.com/galevm/gale/pkg/store"
+	"github.com/galevm/gale/pkg/version"
 	"github.com/galevm/gale/pkg/vm"
 )
-
-// Version is galed's version, reported by GET /v1/version.
-var Version = "dev"
 
 // LockTimeout is how long start-up waits for the data directory's lock.
 const LockTimeout = 2 * time.Second
@@ -97,7 +95,7 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	}
 	defer os.Remove(cfg.Socket)
 	handler := server.New(server.Config{
-		VMs: svc, Images: catalog, Version: Version, Accel: string(drv.Accel()), Log: log,
+		VMs: svc, Images: catalog, Version: version.Version, Accel: string(drv.Accel()), Log: log,
 		SSHIdentity: filepath.Join(cfg.DataDir, "ssh", "id_ed25519"),
 		Doctor:      func(ctx context.Context) []api.Check { return doctor(ctx, drv, cfg) },
 	})
