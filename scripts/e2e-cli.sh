@@ -127,7 +127,7 @@ if [ -n "$lvpid" ]; then
 	kill -TERM "$lvpid"
 	for _ in $(seq 1 50); do kill -0 "$lvpid" 2>/dev/null || break; sleep 0.1; done
 	expect "galed answers 503-style while libvirtd is down" 7 gale vm list
-	LIBVIRT_LOG_OUTPUTS="3:file:$GALE_TESTENV_DIR/libvirtd.log" libvirtd -d
+	LIBVIRT_LOG_OUTPUTS="3:file:$GALE_TESTENV_DIR/libvirtd.log" libvirtd -d -p "$GALE_TESTENV_DIR/libvirtd.pid"
 	for _ in $(seq 1 60); do gale vm exec web -- true >/dev/null 2>&1 && break; sleep 1; done
 	expect "exec works after libvirtd restarted" 0 gale vm exec web -- true
 	expect "list works after libvirtd restarted" 0 gale vm list -o json

@@ -35,8 +35,9 @@ if [ "${1:-}" = "--inner" ]; then
 	mount --bind "$state/libvirt/etc-qemu" /etc/libvirt/qemu
 	mkdir -p /var/lib/libvirt/qemu /var/lib/libvirt/dnsmasq /var/log/libvirt/qemu
 	ip link set lo up
-	virtlogd -d
-	LIBVIRT_LOG_OUTPUTS="3:file:$state/libvirtd.log" libvirtd -d
+	# Own pid files: the host's daemons, if any, hold /run/*.pid.
+	virtlogd -d -p "$state/virtlogd.pid"
+	LIBVIRT_LOG_OUTPUTS="3:file:$state/libvirtd.log" libvirtd -d -p "$state/libvirtd.pid"
 	for _ in $(seq 1 100); do
 		virsh -c qemu:///system version >/dev/null 2>&1 && break
 		sleep 0.1

@@ -238,6 +238,9 @@ type Driver interface {
 	Undefine(ctx context.Context, name string) error
 	// List returns all domains with one hypervisor list call.
 	List(ctx context.Context) ([]Domain, error)
+	// States returns the run state of every domain, by name, with one
+	// hypervisor call and nothing else: the cheap path for listings.
+	States(ctx context.Context) (map[string]DomainState, error)
 	// Get returns one domain.
 	Get(ctx context.Context, name string) (Domain, error)
 	// Events streams lifecycle events until ctx is done. The channel is

@@ -50,17 +50,18 @@ func (s *Service) List(ctx context.Context) ([]api.VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	doms, err := s.drv.List(ctx)
+	// Everything but the run state is in the store: one cheap libvirt call.
+	states, err := s.drv.States(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
-	byName := make(map[string]*hypervisor.Domain, len(doms))
-	for i := range doms {
-		byName[doms[i].Name] = &doms[i]
-	}
 	out := make([]api.VM, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, s.view(r, byName[r.Name]))
+		var dom *hypervisor.Domain
+		if st, ok := states[r.Name]; ok {
+			dom = &hypervisor.Domain{Name: r.Name, State: st}
+		}
+		out = append(out, s.view(r, dom))
 	}
 	return out, nil
 }

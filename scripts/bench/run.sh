@@ -23,6 +23,7 @@ if [ "${GALE_BENCH_INNER:-}" != 1 ]; then
 	template=$(scripts/build-image.sh images/debian-12.yaml | tail -n 1)
 	mkdir -p bin
 	go build -o bin/bench-engine ./scripts/bench/engine
+	make --no-print-directory build >/dev/null
 	GALE_BENCH_INNER=1 GALE_BENCH_TEMPLATE=$template exec scripts/testenv.sh "$0" "$rounds"
 fi
 
@@ -70,6 +71,7 @@ XML
 	virsh -q define "$d/dom.xml" >/dev/null
 	virsh -q start "$n" >/dev/null
 	t1=$(ms)
+	[ "$(virsh domstate "$n")" = running ] || { echo "bench: $n is not running" >&2; exit 1; }
 	virsh -q destroy "$n" >/dev/null
 	virsh -q undefine "$n" >/dev/null
 	rm -rf "$d"
@@ -88,11 +90,10 @@ for i in $(seq 1 "$rounds"); do
 	virt-install -q --import --name "$n" --virt-type qemu --memory 1024 --vcpus 1 \
 		--disk "path=$d/disk.qcow2,format=qcow2,bus=virtio" --disk "path=$d/seed.iso,device=cdrom" \
 		--network "network=$net,model=virtio" --osinfo detect=on,require=off --graphics none \
-		--noautoconsole --noreboot >/dev/null 2>&1 || virt-install --import --name "$n" --virt-type qemu --memory 1024 --vcpus 1 \
-		--disk "path=$d/disk.qcow2,format=qcow2,bus=virtio" --disk "path=$d/seed.iso,device=cdrom" \
-		--network "network=$net,model=virtio" --osinfo detect=on,require=off --graphics none --noautoconsole
+		--noautoconsole >/dev/null
 	t1=$(ms)
-	virsh -q destroy "$n" >/dev/null 2>&1 || true
+	[ "$(virsh domstate "$n")" = running ] || { echo "bench: virt-install left $n $(virsh domstate "$n")" >&2; exit 1; }
+	virsh -q destroy "$n" >/dev/null
 	virsh -q undefine "$n" >/dev/null
 	rm -rf "$d"
 	t2=$(ms)
@@ -112,3 +113,6 @@ for m in gale virsh vi; do
 	[ "$m" = vi ] && label="cloud-localds + virt-install --import"
 	echo "| $label | $c | $x | $t | $(wc -l <"$f") |"
 done
+
+echo
+scripts/bench/list.sh 200

@@ -161,6 +161,20 @@ func (d *Driver) List(ctx context.Context) ([]hypervisor.Domain, error) {
 	return out, nil
 }
 
+// States returns every domain's state by name.
+func (d *Driver) States(ctx context.Context) (map[string]hypervisor.DomainState, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.enter(ctx, "States"); err != nil {
+		return nil, err
+	}
+	out := make(map[string]hypervisor.DomainState, len(d.order))
+	for _, n := range d.order {
+		out[n] = d.domains[n].dom.State
+	}
+	return out, nil
+}
+
 // Get returns one domain.
 func (d *Driver) Get(ctx context.Context, name string) (hypervisor.Domain, error) {
 	d.mu.Lock()

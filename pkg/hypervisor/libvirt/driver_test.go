@@ -229,6 +229,19 @@ func TestList(t *testing.T) {
 	if f := byName["foreign"]; f.Metadata != nil || f.VCPUs != 2 || f.MemoryMiB != 128 {
 		t.Errorf("foreign = %+v, want no metadata, 2 vcpus, 128 MiB", f)
 	}
+
+	states, err := d.States(ctx)
+	if err != nil {
+		t.Fatalf("States: %v", err)
+	}
+	for _, dom := range list {
+		if states[dom.Name] != dom.State {
+			t.Errorf("States()[%s] = %q, List says %q", dom.Name, states[dom.Name], dom.State)
+		}
+	}
+	if len(states) != len(list) {
+		t.Errorf("States has %d domains, List %d", len(states), len(list))
+	}
 }
 
 func TestEvents(t *testing.T) {

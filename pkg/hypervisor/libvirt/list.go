@@ -219,3 +219,27 @@ func stateOf(st lv.DomainState) hypervisor.DomainState {
 	}
 	return hypervisor.StateUnknown
 }
+
+// States returns every domain's run state by name with a single
+// Connect.GetAllDomainStats call (names come from the returned handles
+// without further RPCs), for listings that need nothing else from libvirt.
+func (d *Driver) States(ctx context.Context) (map[string]hypervisor.DomainState, error) {
+	out := map[string]hypervisor.DomainState{}
+	err := d.with(ctx, func(c *lv.Connect) error {
+		doms, states, err := listWithState(c)
+		if err != nil {
+			return err
+		}
+		for i, dom := range doms {
+			if name, err := dom.GetName(); err == nil {
+				out[name] = stateOf(states[i])
+			}
+			_ = dom.Free()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("list domain states", err)
+	}
+	return out, nil
+}
