@@ -8,6 +8,9 @@
 # Each round creates and starts a VM, then destroys and removes it. Prints a
 # Markdown table of medians (create, delete, total) for docs/benchmarks.md.
 #
+# Then `gale vm list` with 200 VMs against `virsh list --all` (list.sh), and
+# boot-to-ready times of the template with 1 and 2 vCPUs (boot/).
+#
 #   scripts/bench/run.sh [ROUNDS]    (default 7)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,6 +26,7 @@ if [ "${GALE_BENCH_INNER:-}" != 1 ]; then
 	template=$(scripts/build-image.sh images/debian-12.yaml | tail -n 1)
 	mkdir -p bin
 	go build -o bin/bench-engine ./scripts/bench/engine
+	go build -o bin/bench-boot ./scripts/bench/boot
 	make --no-print-directory build >/dev/null
 	GALE_BENCH_INNER=1 GALE_BENCH_TEMPLATE=$template exec scripts/testenv.sh "$0" "$rounds"
 fi
@@ -116,3 +120,8 @@ done
 
 echo
 scripts/bench/list.sh 200
+
+echo
+echo "Boot to ready under the host's accelerator (1 GiB, isolated network):"
+bin/bench-boot -template "$template" -dir "$work/boot" -cpus 1 -n 2
+bin/bench-boot -template "$template" -dir "$work/boot" -cpus 2 -n 2
