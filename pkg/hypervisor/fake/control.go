@@ -138,11 +138,11 @@ func (d *Driver) Emit(ev hypervisor.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	d.events.publish(ev)
+	d.events.Publish(ev)
 }
 
 // emitLocked publishes a lifecycle event. The broker never blocks, so
 // holding d.mu is fine.
 func (d *Driver) emitLocked(name string, kind hypervisor.EventKind, detail string) {
-	d.events.publish(hypervisor.Event{Domain: name, Kind: kind, Detail: detail, Time: time.Now()})
+	d.events.Publish(hypervisor.Event{Domain: name, Kind: kind, Detail: detail, Time: time.Now()})
 }

@@ -209,7 +209,7 @@ func (d *Driver) Events(ctx context.Context) (<-chan hypervisor.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, cancel := d.events.subscribe()
+	ch, cancel := d.events.Subscribe()
 	go func() {
 		<-ctx.Done()
 		cancel()

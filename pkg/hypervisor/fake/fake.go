@@ -40,7 +40,7 @@ type Driver struct {
 	calls    []string
 	down     bool
 	closed   bool
-	events   *broker
+	events   *hypervisor.Broker
 }
 
 var _ hypervisor.Driver = (*Driver)(nil)
@@ -53,7 +53,7 @@ func New() *Driver {
 		networks: map[string]*hypervisor.Network{},
 		failures: map[string][]error{},
 		addrs:    map[string][]hypervisor.Address{},
-		events:   newBroker(128),
+		events:   hypervisor.NewBroker(128),
 	}
 }
 
@@ -101,7 +101,7 @@ func (d *Driver) Close() error {
 	d.mu.Lock()
 	d.closed = true
 	d.mu.Unlock()
-	d.events.closeAll()
+	d.events.Close()
 	return nil
 }
 

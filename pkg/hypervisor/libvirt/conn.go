@@ -160,7 +160,7 @@ func (d *Driver) dial(gen uint64) (*session, error) {
 		d.log.WithError(err).Debug("libvirt close callback not registered")
 	}
 	id, err := c.DomainEventLifecycleRegister(nil, func(_ *lv.Connect, dom *lv.Domain, ev *lv.DomainEventLifecycle) {
-		d.events.publish(lifecycleEvent(dom, ev))
+		d.events.Publish(lifecycleEvent(dom, ev))
 	})
 	if err != nil {
 		_ = c.UnregisterCloseCallback()

@@ -86,7 +86,7 @@ type Driver struct {
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
 
-	events *broker
+	events *hypervisor.Broker
 }
 
 var _ hypervisor.Driver = (*Driver)(nil)
@@ -117,7 +117,7 @@ func New(uri string, opts Options) (*Driver, error) {
 		backoff: opts.ReconnectMin,
 		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
-		events:  newBroker(opts.EventBuffer, log),
+		events:  newEventBroker(opts.EventBuffer, log),
 	}
 	s, err := d.acquire(context.Background())
 	if err != nil {
@@ -147,7 +147,7 @@ func (d *Driver) Close() error {
 
 	close(d.done)
 	d.wg.Wait()
-	d.events.closeAll()
+	d.events.Close()
 	if s != nil {
 		return s.retire(d.log, true)
 	}

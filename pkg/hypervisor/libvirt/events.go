@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -22,7 +21,7 @@ func (d *Driver) Events(ctx context.Context) (<-chan hypervisor.Event, error) {
 	if err := d.with(ctx, func(*lv.Connect) error { return nil }); err != nil {
 		return nil, fmt.Errorf("subscribe to events: %w", err)
 	}
-	ch, cancel := d.events.subscribe()
+	ch, cancel := d.events.Subscribe()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -33,78 +32,15 @@ func (d *Driver) Events(ctx context.Context) (<-chan hypervisor.Event, error) {
 	return ch, nil
 }
 
-// broker fans events out to subscribers without ever blocking the
-// publisher (libvirt's event loop thread).
-type broker struct {
-	mu     sync.Mutex
-	subs   map[int]chan hypervisor.Event
-	nextID int
-	size   int
-	closed bool
-	log    logrus.FieldLogger
-}
-
-func newBroker(size int, log logrus.FieldLogger) *broker {
-	return &broker{subs: map[int]chan hypervisor.Event{}, size: size, log: log}
-}
-
-// subscribe adds a subscriber. cancel removes it and closes its channel;
-// cancel is idempotent.
-func (b *broker) subscribe() (<-chan hypervisor.Event, func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	ch := make(chan hypervisor.Event, b.size)
-	if b.closed {
-		close(ch)
-		return ch, func() {}
+// newEventBroker returns the driver's broker; it logs events a slow
+// subscriber loses.
+func newEventBroker(size int, log logrus.FieldLogger) *hypervisor.Broker {
+	b := hypervisor.NewBroker(size)
+	b.OnDrop = func(id int, old hypervisor.Event) {
+		log.WithFields(logrus.Fields{"subscriber": id, "vm": old.Domain, "event": old.Kind}).
+			Warn("event subscriber is slow; dropped its oldest event")
 	}
-	id := b.nextID
-	b.nextID++
-	b.subs[id] = ch
-	return ch, func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if c, ok := b.subs[id]; ok {
-			delete(b.subs, id)
-			close(c)
-		}
-	}
-}
-
-// publish delivers ev to every subscriber. A full channel loses its oldest
-// event to make room.
-func (b *broker) publish(ev hypervisor.Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for id, ch := range b.subs {
-		select {
-		case ch <- ev:
-			continue
-		default:
-		}
-		select {
-		case old := <-ch:
-			b.log.WithFields(logrus.Fields{"subscriber": id, "vm": old.Domain, "event": old.Kind}).
-				Warn("event subscriber is slow; dropped its oldest event")
-		default:
-		}
-		select {
-		case ch <- ev:
-		default:
-		}
-	}
-}
-
-// closeAll closes every subscriber's channel; later subscriptions get a
-// closed channel.
-func (b *broker) closeAll() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
-	for id, ch := range b.subs {
-		delete(b.subs, id)
-		close(ch)
-	}
+	return b
 }
 
 // lifecycleEvent converts a libvirt lifecycle event.

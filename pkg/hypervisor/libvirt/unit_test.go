@@ -5,12 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	lv "libvirt.org/go/libvirt"
 
 	"github.com/galevm/gale/pkg/hypervisor"
@@ -96,30 +94,6 @@ func TestEventKind(t *testing.T) {
 				t.Fatalf("got %s/%s, want %s/%s", kind, text, tt.kind, tt.text)
 			}
 		})
-	}
-}
-
-func TestBrokerDropsOldest(t *testing.T) {
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	b := newBroker(2, log)
-	slow, cancelSlow := b.subscribe()
-	for i := 0; i < 5; i++ {
-		b.publish(hypervisor.Event{Domain: fmt.Sprint(i)}) // never blocks
-	}
-	if got := (<-slow).Domain + (<-slow).Domain; got != "34" {
-		t.Fatalf("slow subscriber kept %q, want the newest two \"34\"", got)
-	}
-	cancelSlow()
-	cancelSlow() // idempotent
-	if _, ok := <-slow; ok {
-		t.Fatal("channel open after cancel")
-	}
-	b.publish(hypervisor.Event{}) // no panic on a removed subscriber
-	b.closeAll()
-	late, _ := b.subscribe()
-	if _, ok := <-late; ok {
-		t.Fatal("subscription after closeAll is open")
 	}
 }
 
