@@ -22,13 +22,9 @@ func (d *Driver) Addresses(ctx context.Context, name string) ([]hypervisor.Addre
 	log := d.log.WithFields(logrus.Fields{"vm": name, "op": "addresses"})
 	out := []hypervisor.Address{}
 	err := d.withDomain(ctx, name, func(c *lv.Connect, dom *lv.Domain) error {
-		doc, err := dom.GetXMLDesc(0)
+		x, err := liveDomainXML(dom)
 		if err != nil {
 			return err
-		}
-		var x libvirtxml.Domain
-		if err := x.Unmarshal(doc); err != nil {
-			return fmt.Errorf("parse domain XML: %w", err)
 		}
 		seen := map[string]bool{}
 		add := func(a hypervisor.Address) {
@@ -39,7 +35,7 @@ func (d *Driver) Addresses(ctx context.Context, name string) ([]hypervisor.Addre
 			seen[key] = true
 			out = append(out, a)
 		}
-		for _, a := range leaseAddresses(c, interfacesByNetwork(&x), log) {
+		for _, a := range leaseAddresses(c, interfacesByNetwork(x), log) {
 			add(a)
 		}
 		active, err := dom.IsActive()
@@ -137,4 +133,17 @@ func agentAddresses(ifaces []lv.DomainInterface) []hypervisor.Address {
 		}
 	}
 	return out
+}
+
+// liveDomainXML fetches and parses a domain's current XML.
+func liveDomainXML(dom *lv.Domain) (*libvirtxml.Domain, error) {
+	doc, err := dom.GetXMLDesc(0)
+	if err != nil {
+		return nil, err
+	}
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(doc); err != nil {
+		return nil, fmt.Errorf("parse domain XML: %w", err)
+	}
+	return &x, nil
 }

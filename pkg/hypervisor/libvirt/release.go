@@ -9,7 +9,6 @@ import (
 	"time"
 
 	lv "libvirt.org/go/libvirt"
-	"libvirt.org/go/libvirtxml"
 )
 
 // dhcpRelease is dnsmasq's tool (package dnsmasq-utils) that sends a
@@ -23,16 +22,12 @@ const dhcpRelease = "dhcp_release"
 // leases is not an error.
 func (d *Driver) ReleaseLeases(ctx context.Context, name string) error {
 	err := d.withDomain(ctx, name, func(c *lv.Connect, dom *lv.Domain) error {
-		doc, err := dom.GetXMLDesc(0)
+		x, err := liveDomainXML(dom)
 		if err != nil {
 			return err
 		}
-		var x libvirtxml.Domain
-		if err := x.Unmarshal(doc); err != nil {
-			return fmt.Errorf("parse domain XML: %w", err)
-		}
 		var errs []error
-		for network, macs := range interfacesByNetwork(&x) {
+		for network, macs := range interfacesByNetwork(x) {
 			errs = append(errs, releaseNetworkLeases(ctx, c, network, macs))
 		}
 		return errors.Join(errs...)
