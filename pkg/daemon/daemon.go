@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	handler := server.New(server.Config{
 		VMs: svc, Images: catalog, Version: version.Version, Accel: string(drv.Accel()), Log: log,
 		SSHIdentity: filepath.Join(cfg.DataDir, "ssh", "id_ed25519"),
-		Doctor:      func(ctx context.Context) []api.Check { return doctor(ctx, drv, cfg) },
+		Doctor:      func(ctx context.Context) []api.Check { return doctor(ctx, drv, cfg, catalog) },
 	})
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
@@ -196,21 +196,4 @@ func (r storeRecorder) Record(op api.Operation, detail string) {
 	if err := r.st.PutOperation(context.Background(), row); err != nil {
 		r.log.WithField("op", op.ID).WithError(err).Warn("record operation")
 	}
-}
-
-func doctor(ctx context.Context, drv hypervisor.Driver, cfg Config) []api.Check {
-	var checks []api.Check
-	_, err := drv.List(ctx)
-	checks = append(checks, api.Check{Name: "libvirt", OK: err == nil, Detail: errText(err, "connected to "+cfg.LibvirtURI), Fix: "systemctl start libvirtd"})
-	checks = append(checks, api.Check{Name: "accel", OK: true, Detail: string(drv.Accel())})
-	_, err = drv.GetNetwork(ctx, cfg.DefaultNetwork.Name)
-	checks = append(checks, api.Check{Name: "default network", OK: err == nil, Detail: errText(err, cfg.DefaultNetwork.Name), Fix: "restart galed with default_network.create: true"})
-	return checks
-}
-
-func errText(err error, ok string) string {
-	if err != nil {
-		return err.Error()
-	}
-	return ok
 }

@@ -1,0 +1,72 @@
+package daemon
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/hypervisor/fake"
+	"github.com/galevm/gale/pkg/vm"
+)
+
+func TestDoctorChecks(t *testing.T) {
+	ctx := context.Background()
+	up := fake.New()
+	_, cidr, _ := net.ParseCIDR("192.168.150.0/24")
+	if err := up.CreateNetwork(ctx, hypervisor.NetworkSpec{Name: "gale-default", Mode: hypervisor.NetworkIsolated, CIDR: cidr}); err != nil {
+		t.Fatal(err)
+	}
+	down := fake.New()
+	down.SetDown(true)
+
+	kvmOpen := filepath.Join(t.TempDir(), "kvm")
+	if err := os.WriteFile(kvmOpen, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	catalog := t.TempDir()
+	if err := os.WriteFile(filepath.Join(catalog, "debian-12.yaml"), []byte("name: debian-12\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name      string
+		check     api.Check
+		wantOK    bool
+		wantInFix string
+	}{
+		{"libvirt up", checkLibvirt(ctx, up, "test:///"), true, ""},
+		{"libvirt down", checkLibvirt(ctx, down, "test:///"), false, "libvirtd"},
+		{"/dev/kvm with mode 0600", checkDevKVM(kvmOpen), false, "chmod 0660"},
+		{"no /dev/kvm", checkDevKVM(filepath.Join(t.TempDir(), "none")), true, ""},
+		{"PVM-only host", checkAccel(tcgDriver(), hypervisor.HostProbe{DevKVM: true, Modules: map[string]bool{"kvm_pvm": true}}), true, "kvm_intel"},
+		{"default network present", checkNetwork(ctx, up, "gale-default"), true, ""},
+		{"default network missing", checkNetwork(ctx, up, "nope"), false, "gale network create nope"},
+		{"disk space", checkDiskSpace(t.TempDir()), true, ""},
+		{"no template built", checkImages(vm.Catalog{Dir: catalog, CacheDir: t.TempDir()}), false, "build-image.sh"},
+		{"missing group", checkGroup("gale-no-such-group"), false, "groupadd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.check.OK != tt.wantOK {
+				t.Errorf("OK = %v, want %v (detail %q)", tt.check.OK, tt.wantOK, tt.check.Detail)
+			}
+			if tt.check.Detail == "" {
+				t.Error("no detail")
+			}
+			if tt.wantInFix != "" && !strings.Contains(tt.check.Fix, tt.wantInFix) {
+				t.Errorf("fix = %q, want it to mention %q", tt.check.Fix, tt.wantInFix)
+			}
+		})
+	}
+}
+
+func tcgDriver() hypervisor.Driver {
+	d := fake.New()
+	d.SetAccel(hypervisor.AccelTCG)
+	return d
+}
