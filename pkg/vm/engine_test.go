@@ -330,3 +330,20 @@ func TestWaitReadyStopsAtDeadline(t *testing.T) {
 		t.Fatalf("WaitReady = %v, want deadline exceeded", err)
 	}
 }
+
+func TestWaitReadyFailsFastWhenTheGuestStops(t *testing.T) {
+	readyPollInterval = 5 * time.Millisecond
+	e, d, tmpl := newTestEngine(t)
+	if _, err := e.Create(context.Background(), CreateRequest{Name: "vm1", Template: tmpl, Network: "testnet"}); err != nil {
+		t.Fatal(err)
+	}
+	d.SetAgentPing(func(context.Context, string) error { return hypervisor.ErrAgentUnavailable })
+	if err := d.Destroy(context.Background(), "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := WaitReady(ctx, d, "vm1", nil); !errors.Is(err, ErrStoppedBeforeReady) {
+		t.Fatalf("WaitReady = %v, want ErrStoppedBeforeReady", err)
+	}
+}

@@ -16,6 +16,9 @@ import (
 // the failing modules; Readiness carries the log tail.
 var ErrCloudInitFailed = errors.New("cloud-init failed")
 
+// ErrStoppedBeforeReady: the domain powered off or crashed before it was ready.
+var ErrStoppedBeforeReady = errors.New("vm stopped before it was ready")
+
 // Stage is a step of a VM's way to ready, in the order they happen.
 type Stage string
 
@@ -107,7 +110,13 @@ func WaitReady(ctx context.Context, d hypervisor.Driver, name string, progress f
 			case err == nil:
 				res.AgentAfter = time.Since(start)
 				report(StageAgent)
-			case errors.Is(err, hypervisor.ErrAgentUnavailable), errors.Is(err, hypervisor.ErrUnavailable):
+			case errors.Is(err, hypervisor.ErrAgentUnavailable):
+				// A guest that powered off or crashed will never answer.
+				if dom, gerr := d.Get(ctx, name); gerr == nil &&
+					(dom.State == hypervisor.StateShutoff || dom.State == hypervisor.StateCrashed) {
+					return res, fmt.Errorf("%w: %q is %s", ErrStoppedBeforeReady, name, dom.State)
+				}
+			case errors.Is(err, hypervisor.ErrUnavailable):
 			default:
 				return res, fmt.Errorf("wait for guest agent of %q: %w", name, err)
 			}

@@ -3,6 +3,7 @@
 # the same template, inside the test environment (its own libvirtd, isolated
 # network):
 #   gale     gale's engine: qcow2 overlay + NoCloud seed (in-process) + define + start
+#   gale CLI `gale vm create --no-wait` through galed, until the domain runs
 #   virsh    qemu-img create + genisoimage + virsh define + virsh start (the floor)
 #   v-inst   cloud-localds + virt-install --import
 # Each round creates and starts a VM, then destroys and removes it. Prints a
@@ -104,6 +105,8 @@ for i in $(seq 1 "$rounds"); do
 	echo "$((t1 - t0)) $((t2 - t1))" >>"$work/vi.txt"
 done
 
+scripts/bench/cli-create.sh "$rounds" >"$work/cli.txt"
+
 echo "| method | create+start (median ms) | destroy+remove (median ms) | total (median ms) | rounds |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 for m in gale virsh vi; do
@@ -117,6 +120,7 @@ for m in gale virsh vi; do
 	[ "$m" = vi ] && label="cloud-localds + virt-install --import"
 	echo "| $label | $c | $x | $t | $(wc -l <"$f") |"
 done
+echo "| gale vm create --no-wait (CLI → galed → engine, until running) | $(median <"$work/cli.txt") | | | $(wc -l <"$work/cli.txt") |"
 
 echo
 scripts/bench/list.sh 200
