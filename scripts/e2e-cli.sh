@@ -136,6 +136,27 @@ else
 	bad "could not find this namespace's libvirtd"
 fi
 
+# --- a VM recorded as running comes back: power it off while galed is down.
+kill -TERM "$galed_pid"
+wait "$galed_pid" 2>/dev/null
+galed_pid=
+virsh -q destroy web >/dev/null
+start_galed || exit 1
+state=""
+for _ in $(seq 1 30); do
+	state=$(virsh domstate web 2>/dev/null)
+	[ "$state" = running ] && break
+	sleep 1
+done
+[ "$state" = running ] && ok "galed restarted web, which was recorded as running" || bad "web after galed restart: $state"
+expect "vm wait web after galed restarted it" 0 gale vm wait web --timeout 5m
+page=""
+for _ in $(seq 1 60); do
+	ip=$(gale vm ip web 2>/dev/null) && page=$(curl -sS --max-time 5 "http://$ip/" 2>/dev/null) && break
+	sleep 2
+done
+[[ "$page" == *"Hello from web"* ]] && ok "page is back after galed restarted web" || bad "page after galed restart = '$page'"
+
 # --- bad input: refused, non-zero, nothing created.
 snapshot() { (virsh list --all --name | sort; ls "$D/data/vms" 2>/dev/null) | tr '\n' ' '; }
 before=$(snapshot)
@@ -152,6 +173,7 @@ expect "invalid cloud-config refused" 2 gale vm create x1 --image debian-12 --cl
 grep -q "line" <<<"$LAST_OUT" && ok "cloud-config error names the line" || bad "cloud-config error: $LAST_OUT"
 expect "user-data over the limit refused" 2 gale vm create x1 --image debian-12 --cloud-init "$D/huge.sh"
 expect "memory beyond the host refused" 6 gale vm create x1 --image debian-12 --memory 100T
+expect "disk beyond the host refused" 6 gale vm create x1 --image debian-12 --disk 100T
 expect "duplicate name refused" 4 gale vm create web --image debian-12
 [ "$(snapshot)" = "$before" ] && ok "bad input left nothing behind" || bad "bad input changed state: '$before' -> '$(snapshot)'"
 
