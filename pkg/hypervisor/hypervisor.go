@@ -46,6 +46,13 @@ const (
 	FirmwareUEFI Firmware = "uefi"
 )
 
+// DefaultTCGCPUModel is the guest CPU under TCG unless a spec names another.
+// qemu64 (x86-64 baseline) is the cheapest to emulate: a Debian guest reaches
+// cloud-init done about 7 s sooner with it than with "max", whose AVX paths
+// are slow under emulation (docs/benchmarks.md). Guests that need x86-64-v2
+// (e.g. RHEL 9 and its rebuilds) must name a model such as "Nehalem" or "max".
+const DefaultTCGCPUModel = "qemu64"
+
 // DomainState is the run state of a domain as gale reports it.
 type DomainState string
 
@@ -115,6 +122,9 @@ type DomainSpec struct {
 	SerialLog string
 	// GuestAgent adds the virtio-serial channel org.qemu.guest_agent.0.
 	GuestAgent bool
+	// CPUModel is the QEMU CPU model under TCG; empty means DefaultTCGCPUModel.
+	// KVM guests always get the host's CPU.
+	CPUModel string
 	Metadata   Metadata
 }
 

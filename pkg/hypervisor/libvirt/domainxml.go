@@ -97,7 +97,7 @@ func domainXML(spec hypervisor.DomainSpec) (*libvirtxml.Domain, error) {
 			ACPI: &libvirtxml.DomainFeature{},
 			APIC: &libvirtxml.DomainFeatureAPIC{},
 		},
-		CPU:        cpuXML(spec.Accel),
+		CPU:        cpuXML(spec.Accel, spec.CPUModel),
 		Clock:      &libvirtxml.DomainClock{Offset: "utc"},
 		OnPoweroff: "destroy",
 		OnReboot:   "restart",
@@ -154,12 +154,21 @@ func domainXML(spec hypervisor.DomainSpec) (*libvirtxml.Domain, error) {
 	return dom, nil
 }
 
-// cpuXML picks the guest CPU for an accelerator.
-func cpuXML(a hypervisor.Accel) *libvirtxml.DomainCPU {
+// cpuXML picks the guest CPU: the host's under KVM; under TCG the named
+// model, hypervisor.DefaultTCGCPUModel when empty, or everything QEMU can
+// emulate for "max".
+func cpuXML(a hypervisor.Accel, model string) *libvirtxml.DomainCPU {
 	if a == hypervisor.AccelKVM {
 		return &libvirtxml.DomainCPU{Mode: "host-passthrough", Check: "none"}
 	}
-	return &libvirtxml.DomainCPU{Mode: "maximum", Check: "none"}
+	switch model {
+	case "max", "maximum":
+		return &libvirtxml.DomainCPU{Mode: "maximum", Check: "none"}
+	case "":
+		model = hypervisor.DefaultTCGCPUModel
+	}
+	return &libvirtxml.DomainCPU{Mode: "custom", Match: "exact", Check: "none",
+		Model: &libvirtxml.DomainCPUModel{Value: model, Fallback: "forbid"}}
 }
 
 // diskXML renders one disk. The driver type is always explicit so QEMU

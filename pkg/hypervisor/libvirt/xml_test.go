@@ -49,6 +49,7 @@ func xmlSpecs() map[string]hypervisor.DomainSpec {
 		hypervisor.NIC{Network: "gale-mgmt", MAC: "52:54:00:aa:bb:03", Model: "e1000"})
 	tcgMultiNIC.GuestAgent = true
 	tcgMultiNIC.Metadata.Set = "web"
+	tcgMultiNIC.CPUModel = "Nehalem"
 
 	uefi := base("tcg-uefi-raw", hypervisor.AccelTCG)
 	uefi.Firmware = hypervisor.FirmwareUEFI
@@ -58,6 +59,7 @@ func xmlSpecs() map[string]hypervisor.DomainSpec {
 		{Path: "/srv/seed.iso", Format: "raw", Device: hypervisor.DeviceCDROM, Target: "sda"},
 	}
 	uefi.NICs = nil
+	uefi.CPUModel = "max"
 
 	return map[string]hypervisor.DomainSpec{
 		"tcg-minimal":    tcgMinimal,
