@@ -125,7 +125,7 @@ type DomainSpec struct {
 	// CPUModel is the QEMU CPU model under TCG; empty means DefaultTCGCPUModel.
 	// KVM guests always get the host's CPU.
 	CPUModel string
-	Metadata   Metadata
+	Metadata Metadata
 }
 
 // Domain is a domain as listed by the driver.
