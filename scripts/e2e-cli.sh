@@ -61,7 +61,9 @@ start_galed() {
 	tail -n 50 "$D/galed.log"
 	return 1
 }
+repo_pid=
 finish() {
+	[ -n "$repo_pid" ] && kill "$repo_pid" 2>/dev/null
 	[ -n "$galed_pid" ] && kill "$galed_pid" 2>/dev/null
 	echo
 	if [ "$failed" -ne 0 ]; then
@@ -216,3 +218,28 @@ expect "vm show web after delete" 3 gale vm show web
 [ -z "$(ls -A "$D/data/vms" 2>/dev/null)" ] && ok "no VM files left" || bad "files left: $(ls -A "$D/data/vms")"
 [ "$(gale vm list -o json | json "len(d)")" = 0 ] && ok "vm list is empty" || bad "vm list not empty"
 virsh net-dhcp-leases gale-default | grep -qi "$mac" && bad "lease of web left" || ok "no lease left for web ($mac)"
+
+# --- the developer-toolbox snippet. It installs packages; the guests have no
+# route out, so a local repository (scripts/e2e-repo.sh, made before the
+# namespace) stands in for the Debian mirror, served on the bridge's address.
+if [ -n "${GALE_E2E_REPO:-}" ]; then
+	python3 -m http.server 8765 --bind 192.168.150.1 --directory "$GALE_E2E_REPO" >"$D/repo.log" 2>&1 &
+	repo_pid=$!
+	{
+		cat cloudinit/dev-toolbox.yaml
+		printf 'apt:\n  preserve_sources_list: false\n  sources_list: |\n    deb [trusted=yes] http://192.168.150.1:8765/ ./\n'
+	} >"$D/toolbox.yaml"
+	expect "vm create with the dev-toolbox snippet" 0 gale vm create tools --image debian-12 --cloud-init "$D/toolbox.yaml"
+	echo "$LAST_OUT" | tail -n 4 | sed 's/^/    /'
+	expect "toolbox: git runs" 0 gale vm exec tools -- git --version
+	expect "toolbox: jq runs" 0 gale vm exec tools -- sh -c 'echo "{\"a\": 41}" | jq ".a + 1"'
+	[ "$LAST_OUT" = 42 ] && ok "toolbox: jq computes" || bad "jq printed '$LAST_OUT'"
+	expect "toolbox: git defaults" 0 gale vm exec tools -- git config --system init.defaultBranch
+	[ "$LAST_OUT" = main ] && ok "toolbox: default branch main" || bad "init.defaultBranch = '$LAST_OUT'"
+	expect "toolbox: shell conveniences for logins" 0 gale vm exec tools -- bash -lc 'alias ll'
+	expect "delete tools" 0 gale vm delete tools
+	kill "$repo_pid" 2>/dev/null
+	repo_pid=
+else
+	bad "GALE_E2E_REPO is not set: the dev-toolbox snippet was not checked (scripts/e2e.sh sets it)"
+fi

@@ -40,6 +40,10 @@ for entry in "${bins[@]}"; do
 	fi
 done
 if [ "$run" = E2E ]; then
+	# Packages the snippets install, served to the guests by the CLI scenario.
+	pkgs=$(awk '/^packages:/{p=1; next} p && /^  - /{print $2; next} p && /^[^ ]/{p=0}' cloudinit/*.yaml | sort -u)
+	export GALE_E2E_REPO=/var/lib/gale-test/repo
+	scripts/e2e-repo.sh "$GALE_E2E_REPO" $pkgs
 	echo "e2e: running scripts/e2e-cli.sh"
 	if scripts/testenv.sh scripts/e2e-cli.sh; then
 		echo "ok  	cli (e2e)"
