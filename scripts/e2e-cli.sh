@@ -80,6 +80,19 @@ expect "gale version reaches galed" 0 gale version
 expect "a second galed refuses the locked data dir" 1 "$repo/bin/galed" --config "$D/galed.yaml" --socket "$D/other.sock"
 grep -q "locked" <<<"$LAST_OUT" && ok "second galed says the data dir is locked" || bad "second galed message: $LAST_OUT"
 
+# --- host checks, images, networks (no VM needed).
+expect "gale doctor passes in the test environment" 0 gale doctor
+expect "gale image list -o json" 0 gale image list -o json
+[ "$(json "[i['name'] for i in d if i['present']]" <<<"$LAST_OUT")" = "['debian-12']" ] && ok "image list shows debian-12 built" || bad "image list: $LAST_OUT"
+expect "network create lab (isolated)" 0 gale network create lab --mode isolated --cidr 192.168.160.1/24
+expect "network list -o yaml" 0 gale network list -o yaml
+grep -q "name: lab" <<<"$LAST_OUT" && ok "network list shows lab" || bad "network list: $LAST_OUT"
+virsh net-dumpxml lab | grep -q "<forward" && bad "isolated network lab has a <forward>" || ok "lab has no <forward>: no route out"
+expect "network create lab again is a conflict" 4 gale network create lab --mode isolated --cidr 192.168.161.1/24
+expect "network create with a bad CIDR is refused" 2 gale network create lab2 --mode isolated --cidr 300.1.1.1/24
+expect "network delete lab" 0 gale network delete lab
+virsh net-info lab >/dev/null 2>&1 && bad "lab still defined in libvirt" || ok "lab is gone from libvirt"
+
 # --- create with the web-server snippet; flags after the name on purpose.
 t0=$(date +%s)
 expect "vm create web with the web-server snippet" 0 gale vm create web --image debian-12 --cloud-init cloudinit/web-server.yaml --memory 1G --disk 4G
