@@ -203,8 +203,10 @@ galed_pid=
 start_galed || exit 1
 sleep 1
 if gale vm show busy >/dev/null 2>&1; then
-	# Reconcile may adopt it; either way it must be deletable and the name reusable.
-	gale vm wait busy --timeout 1s >/dev/null 2>&1
+	# Killed after the boot began: reconcile resumes the create, which finishes.
+	expect "the create cut by SIGKILL finishes after the restart" 0 gale vm wait busy --timeout 5m
+	[ "$(gale vm show busy -o json | json "d['state'] + '/' + d['cloud_init']")" = running/done ] &&
+		ok "busy is running, cloud-init done" || bad "busy after the resumed create: $(gale vm show busy 2>&1)"
 	expect "delete the VM caught mid-create" 0 gale vm delete busy
 fi
 virsh list --all --name | grep -qx busy && bad "domain busy leaked" || ok "no domain leaked after SIGKILL"
@@ -217,6 +219,7 @@ wait "$galed_pid" 2>/dev/null
 galed_pid=
 start_galed || exit 1
 if gale vm show busy >/dev/null 2>&1; then
+	expect "the create cut by a graceful stop finishes after the restart" 0 gale vm wait busy --timeout 5m
 	expect "delete the VM caught by a graceful stop" 0 gale vm delete busy
 fi
 virsh list --all --name | grep -qx busy && bad "domain busy leaked after a graceful stop" || ok "no domain leaked after a graceful stop"

@@ -113,7 +113,15 @@ func (s *Service) runCreate(ctx context.Context, op *operation.Op, req CreateReq
 	s.update(name, func(v *store.VM) {
 		v.ID, v.MAC, v.Phase = inst.ID, inst.MAC, store.PhaseNone
 	})
+	return s.awaitReady(ctx, op, name)
+}
 
+// awaitReady is the second half of a create: it waits (resetting the stall
+// timer at each new stage) until the guest is ready, then records the
+// address and state running. On failure the VM stays, in state failed. It
+// also resumes a create that galed's restart interrupted after the domain
+// had started (see Reconcile).
+func (s *Service) awaitReady(ctx context.Context, op *operation.Op, name string) (string, error) {
 	wctx, touch, stop := stallContext(ctx, s.cfg.StallTimeout)
 	defer stop()
 	res, err := WaitReady(wctx, s.drv, name, func(p Progress) {

@@ -27,6 +27,7 @@ type ReconcileReport struct {
 	RolledBack []string // half-done creates undone
 	Deleted    []string // half-done deletes finished
 	Started    []string // should run, was shut off: started
+	Resumed    []string // create interrupted after boot: waiting for ready again
 	Broken     []string // row without a domain: marked broken
 	Updated    []string // recorded state refreshed
 	Failed     []string // an action failed (logged); retried next time
@@ -42,7 +43,10 @@ type ReconcileReport struct {
 //   - a row without a domain, not mid-create, is marked broken: its files are
 //     kept, user data is never deleted here;
 //   - with StartStopped, a row whose desired state is running and whose
-//     domain is shut off is started (bounded retries).
+//     domain is shut off is started (bounded retries);
+//   - a row still in state creating whose domain runs (galed stopped after
+//     the boot, before ready) gets a new create operation that waits for
+//     ready again, so the create finishes instead of being left half-known.
 //
 // VMs with an operation in progress are skipped. Domains without gale
 // metadata are ignored.
@@ -89,6 +93,12 @@ func (s *Service) Reconcile(ctx context.Context, opts ReconcileOptions) (Reconci
 					})
 					return err
 				})
+			}
+		case r.State == api.StateCreating && dom.State == hypervisor.StateRunning:
+			if op, err := s.begin("create", r.Name); err == nil {
+				rep.Resumed = append(rep.Resumed, r.Name)
+				op.Stage(string(StageBooting), "galed restarted; waiting for the VM to be ready again")
+				s.background(op, func(ctx context.Context) (string, error) { return s.awaitReady(ctx, op, r.Name) })
 			}
 		case opts.StartStopped && r.Desired == store.DesiredRunning && dom.State == hypervisor.StateShutoff && r.State != api.StateFailed:
 			s.act(ctx, r.Name, &rep.Started, &rep.Failed, func(ctx context.Context) error { return s.startWithRetries(ctx, r.Name) })

@@ -108,12 +108,26 @@ func TestReconcileCrashDuringCreateOperation(t *testing.T) {
 	}
 	svc := h.newService(t)
 	rep, err := svc.Reconcile(ctx, ReconcileOptions{StartStopped: true})
-	if err != nil || !slices.Equal(rep.Updated, []string{"web"}) {
+	if err != nil || !slices.Equal(rep.Resumed, []string{"web"}) {
 		t.Fatalf("report = %+v, %v", rep, err)
 	}
+	// The create resumes: once the guest answers, it finishes as usual.
 	vm, _ := svc.Get(ctx, "web")
-	if vm.State != api.StateRunning || vm.Error == "" {
-		t.Fatalf("vm = %+v", vm)
+	if vm.State != api.StateCreating || vm.Operation == "" {
+		t.Fatalf("vm right after reconcile = %+v, want creating under a resumed operation", vm)
+	}
+	h.drv.SetAgentPing(nil)
+	h.svc = svc
+	if done, _ := h.wait(t, api.Operation{ID: vm.Operation}); done.Status != api.OpSucceeded || done.Kind != "create" {
+		t.Fatalf("resumed operation = %+v", done)
+	}
+	vm, _ = svc.Get(ctx, "web")
+	if vm.State != api.StateRunning || vm.CloudInit != api.CloudInitDone || vm.Error != "" || len(vm.Addresses) == 0 {
+		t.Fatalf("vm after the resumed create = %+v", vm)
+	}
+	// A second reconcile finds nothing to do.
+	if rep, err := svc.Reconcile(ctx, ReconcileOptions{StartStopped: true}); err != nil || len(rep.Resumed)+len(rep.Updated)+len(rep.Failed) != 0 {
+		t.Fatalf("second reconcile = %+v, %v", rep, err)
 	}
 }
 
