@@ -18,6 +18,16 @@ mkdir -p "$D"
 chmod 0755 "$D"
 export GALE_SOCKET=$D/gale.sock
 gale() { "$repo/bin/gale" "$@"; }
+# wait_page WHAT TRIES: fetch web's page (its address may change), retrying
+# every 2 s, and check it names the VM.
+wait_page() {
+	local page="" ip
+	for _ in $(seq 1 "$2"); do
+		ip=$(gale vm ip web 2>/dev/null) && page=$(curl -sS --max-time 5 "http://$ip/" 2>/dev/null) && break
+		sleep 2
+	done
+	[[ "$page" == *"Hello from web"* ]] && ok "page is back $1" || bad "page $1 = '$page'"
+}
 passed=0
 failed=0
 ok() { echo "--- PASS: $*"; passed=$((passed + 1)); }
@@ -34,37 +44,16 @@ expect() {
 }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-# galed's configuration for this run: its own data dir and socket, the
-# repository's catalog, the shared template cache, an isolated default network.
-cat >"$D/galed.yaml" <<YAML
-socket: $GALE_SOCKET
-data_dir: $D/data
-image_dir: $(dirname "$GALE_E2E_TEMPLATE")
-catalog_dir: $repo/images
-libvirt_uri: qemu:///system
-accel: auto
-log_level: debug
-default_network:
-  name: gale-default
-  mode: isolated
-  cidr: 192.168.150.1/24
-YAML
-galed_pid=
-start_galed() {
-	"$repo/bin/galed" --config "$D/galed.yaml" >>"$D/galed.log" 2>&1 &
-	galed_pid=$!
-	for _ in $(seq 1 100); do
-		gale version >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	echo "galed did not come up; its log:"
-	tail -n 50 "$D/galed.log"
-	return 1
-}
+# galed for this run: its own data dir and socket, the repository's catalog,
+# the shared template cache, an isolated default network.
+. scripts/lib/galed.sh
+galed_config "$D" 192.168.150.1/24 "$GALE_E2E_TEMPLATE" debug
+GALED_PID=
+start_galed() { galed_start "$D"; }
 repo_pid=
 finish() {
 	[ -n "$repo_pid" ] && kill "$repo_pid" 2>/dev/null
-	[ -n "$galed_pid" ] && kill "$galed_pid" 2>/dev/null
+	[ -n "$GALED_PID" ] && kill "$GALED_PID" 2>/dev/null
 	echo
 	if [ "$failed" -ne 0 ]; then
 		echo "----- galed log (last 60 lines) -----"
@@ -125,12 +114,7 @@ expect "vm stop web" 0 gale vm stop web
 [ "$(gale vm show web -o json | json "d['state']")" = stopped ] && ok "web is stopped" || bad "state after stop"
 expect "vm start web" 0 gale vm start web
 expect "vm wait web" 0 gale vm wait web --timeout 5m
-page=""
-for _ in $(seq 1 30); do
-	ip=$(gale vm ip web 2>/dev/null) && page=$(curl -sS --max-time 5 "http://$ip/" 2>/dev/null) && break
-	sleep 2
-done
-[[ "$page" == *"Hello from web"* ]] && ok "page is back after stop/start" || bad "page after restart = '$page'"
+wait_page "after stop/start" 30
 
 # --- libvirtd restarts under galed: it reconnects and keeps serving.
 ours=$(readlink /proc/self/ns/net)
@@ -152,9 +136,9 @@ else
 fi
 
 # --- a VM recorded as running comes back: power it off while galed is down.
-kill -TERM "$galed_pid"
-wait "$galed_pid" 2>/dev/null
-galed_pid=
+kill -TERM "$GALED_PID"
+wait "$GALED_PID" 2>/dev/null
+GALED_PID=
 virsh -q destroy web >/dev/null
 start_galed || exit 1
 state=""
@@ -165,12 +149,7 @@ for _ in $(seq 1 30); do
 done
 [ "$state" = running ] && ok "galed restarted web, which was recorded as running" || bad "web after galed restart: $state"
 expect "vm wait web after galed restarted it" 0 gale vm wait web --timeout 5m
-page=""
-for _ in $(seq 1 60); do
-	ip=$(gale vm ip web 2>/dev/null) && page=$(curl -sS --max-time 5 "http://$ip/" 2>/dev/null) && break
-	sleep 2
-done
-[[ "$page" == *"Hello from web"* ]] && ok "page is back after galed restarted web" || bad "page after galed restart = '$page'"
+wait_page "after galed restarted web" 60
 
 # --- bad input: refused, non-zero, nothing created.
 snapshot() { (virsh list --all --name | sort; ls "$D/data/vms" 2>/dev/null) | tr '\n' ' '; }
@@ -197,9 +176,9 @@ expect "create busy --no-wait" 0 gale vm create busy --image debian-12 --no-wait
 expect "deleting a VM mid-create is refused" 4 gale vm delete busy
 # --- kill galed with SIGKILL mid-create; reconcile must leave no leak.
 sleep 3
-kill -9 "$galed_pid"
-wait "$galed_pid" 2>/dev/null
-galed_pid=
+kill -9 "$GALED_PID"
+wait "$GALED_PID" 2>/dev/null
+GALED_PID=
 start_galed || exit 1
 sleep 1
 if gale vm show busy >/dev/null 2>&1; then
@@ -214,9 +193,9 @@ virsh list --all --name | grep -qx busy && bad "domain busy leaked" || ok "no do
 expect "the name is reusable after the crash" 0 gale vm create busy --image debian-12 --no-wait
 # --- stop galed gracefully mid-create: the next start rolls the create back or adopts it.
 sleep 2
-kill -TERM "$galed_pid"
-wait "$galed_pid" 2>/dev/null
-galed_pid=
+kill -TERM "$GALED_PID"
+wait "$GALED_PID" 2>/dev/null
+GALED_PID=
 start_galed || exit 1
 if gale vm show busy >/dev/null 2>&1; then
 	expect "the create cut by a graceful stop finishes after the restart" 0 gale vm wait busy --timeout 5m

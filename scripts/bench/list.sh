@@ -23,19 +23,11 @@ XML
 	virsh -q define "$work/dom.xml" >/dev/null
 done
 
-cat >"$work/galed.yaml" <<YAML
-socket: $work/gale.sock
-data_dir: $work/data
-image_dir: $(dirname "$template")
-catalog_dir: $PWD/images
-log_level: warn
-default_network: {name: gale-default, mode: isolated, cidr: 192.168.151.1/24}
-YAML
-bin/galed --config "$work/galed.yaml" >"$work/galed.log" 2>&1 &
-galed=$!
-trap 'kill $galed 2>/dev/null' EXIT
-export GALE_SOCKET=$work/gale.sock
-for _ in $(seq 1 100); do bin/gale version >/dev/null 2>&1 && break; sleep 0.2; done
+. scripts/lib/galed.sh
+galed_config "$work" 192.168.151.1/24 "$template" warn
+GALED_PID=
+trap 'kill $GALED_PID 2>/dev/null' EXIT
+galed_start "$work"
 listed=$(bin/gale vm list -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 if [ "$listed" != "$count" ]; then
 	echo "bench/list: gale vm list shows $listed VMs, want $count" >&2
