@@ -69,7 +69,7 @@ func checkAccel(drv hypervisor.Driver, probe hypervisor.HostProbe) api.Check {
 	case hypervisor.AccelKVM:
 		c.Detail = "KVM"
 	default:
-		c.Detail = "TCG (software emulation, several times slower): " + reason
+		c.Detail = "TCG: " + reason
 		c.Fix = "for full speed use a host with kvm_intel or kvm_amd loaded and /dev/kvm usable"
 	}
 	return c
