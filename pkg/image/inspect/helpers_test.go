@@ -1,0 +1,121 @@
+package inspect
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	kib = 1 << 10
+	mib = 1 << 20
+)
+
+// requireTools skips the test when qemu-img or prlimit is not installed.
+func requireTools(t *testing.T) {
+	t.Helper()
+	for _, bin := range []string{"qemu-img", "prlimit"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s not installed; skipping", bin)
+		}
+	}
+}
+
+// qemuImg runs qemu-img and fails the test if it fails.
+func qemuImg(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// patternedRaw writes a raw image of size bytes with pseudo-random data in
+// five ranges spread over it and holes elsewhere, and returns its path.
+func patternedRaw(t *testing.T, dir, name string, size int64) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	buf := make([]byte, 256*kib)
+	for off := int64(0); off+int64(len(buf)) <= size; off += size / 5 {
+		for i := range buf {
+			buf[i] = byte(rng.Uint32())
+		}
+		if _, err := f.WriteAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// patch overwrites bytes of the file at path at offset off (negative: from
+// the end).
+func patch(t *testing.T, path string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if off < 0 {
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		off += fi.Size()
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readFile returns the file's bytes.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// noQemu is a runner that fails the test if anything is run: refusals that
+// must happen before qemu-img opens the file use it.
+type noQemu struct{ t *testing.T }
+
+func (n noQemu) Run(_ context.Context, name string, args ...string) ([]byte, []byte, error) {
+	n.t.Errorf("qemu-img ran on a file that should have been refused first: %s %s", name, strings.Join(args, " "))
+	return nil, nil, errors.New("must not run")
+}
+
+// pureGo returns an Inspector that must refuse before running qemu-img.
+func pureGo(t *testing.T) Inspector { return Inspector{Runner: noQemu{t}} }
+
+// wantRefused fails the test unless err is a refusal for reason whose
+// message contains every one of substrings.
+func wantRefused(t *testing.T, err error, reason Reason, substrings ...string) {
+	t.Helper()
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("err = %v, want a refusal (%s)", err, reason)
+	}
+	if got := ReasonOf(err); got != reason {
+		t.Errorf("reason = %q, want %q (err: %v)", got, reason, err)
+	}
+	for _, s := range substrings {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("err = %q, want it to mention %q", err, s)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package inspect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/galevm/gale/pkg/disk"
+)
+
+// infoCommand builds the qemu-img info command line:
+//
+//	prlimit --as=<bytes> --cpu=<seconds> -- qemu-img info --output=json -f <format> <abs path>
+//
+// prlimit sets the limits on itself and then executes qemu-img, so they
+// bound qemu-img and nothing else. lim must have its defaults applied.
+func (in Inspector) infoCommand(format, absPath string, lim Limits) (string, []string) {
+	prlimit, qemuImg := in.Prlimit, in.QemuImg
+	if prlimit == "" {
+		prlimit = "prlimit"
+	}
+	if qemuImg == "" {
+		qemuImg = "qemu-img"
+	}
+	return prlimit, []string{
+		"--as=" + strconv.FormatInt(lim.AddressSpace, 10),
+		"--cpu=" + strconv.Itoa(lim.CPUSeconds),
+		"--",
+		qemuImg, "info", "--output=json", "-f", format, absPath,
+	}
+}
+
+// qemuInfo is the subset of `qemu-img info --output=json` that is checked.
+type qemuInfo struct {
+	VirtualSize         *int64 `json:"virtual-size"`
+	Filename            string `json:"filename"`
+	Format              string `json:"format"`
+	BackingFilename     string `json:"backing-filename"`
+	FullBackingFilename string `json:"full-backing-filename"`
+	FormatSpecific      struct {
+		Type string `json:"type"`
+		Data struct {
+			DataFile *string `json:"data-file"`
+			Extents  []struct {
+				Filename string `json:"filename"`
+			} `json:"extents"`
+		} `json:"data"`
+	} `json:"format-specific"`
+}
+
+// runInfo runs qemu-img info under lim and parses its output. A failure
+// caused by the image (qemu-img exits non-zero, is killed by a limit or
+// times out) is a refusal; a failure to run it at all, or the caller's
+// context ending, is not.
+func (in Inspector) runInfo(ctx context.Context, format, absPath string, lim Limits) (qemuInfo, error) {
+	var info qemuInfo
+	name, args := in.infoCommand(format, absPath, lim)
+	runner := in.Runner
+	if runner == nil {
+		for _, bin := range []string{name, args[3]} {
+			if _, err := exec.LookPath(bin); err != nil {
+				return info, fmt.Errorf("qemu-img info: %w", err)
+			}
+		}
+		runner = disk.ExecRunner{Timeout: -1}
+	}
+	tctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+	defer cancel()
+	stdout, stderr, err := runner.Run(tctx, name, args...)
+	if err != nil {
+		msg := sanitize([]byte(strings.TrimSpace(string(stderr))))
+		var exitErr *exec.ExitError
+		switch {
+		case ctx.Err() != nil:
+			return info, fmt.Errorf("qemu-img info: %w", ctx.Err())
+		case tctx.Err() != nil:
+			return info, refuse(ReasonLimits, "qemu-img info did not finish within %v", lim.Timeout)
+		case errors.As(err, &exitErr):
+			if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return info, refuse(ReasonLimits, "qemu-img info was killed (signal: %v; limits: address space %s, CPU %ds)",
+					ws.Signal(), humanSize(lim.AddressSpace), lim.CPUSeconds)
+			}
+			return info, refuse(ReasonMalformed, "qemu-img cannot open it as %s: %s", format, msg)
+		default:
+			return info, fmt.Errorf("qemu-img info: %w: %s", err, msg)
+		}
+	}
+	if err := json.Unmarshal(stdout, &info); err != nil {
+		return info, fmt.Errorf("parse qemu-img info output: %w", err)
+	}
+	return info, nil
+}
+
+// crossCheck verifies qemu's view of the image: the declared format, no
+// backing or data file, every VMDK extent in the image file itself, and a
+// virtual size within (0, lim.MaxVirtualSize].
+func crossCheck(info qemuInfo, format, absPath string, lim Limits) (int64, error) {
+	switch {
+	case info.Format != format:
+		return 0, refuse(ReasonFormat, "qemu-img opened it as %q, not %q", sanitize([]byte(info.Format)), format)
+	case info.BackingFilename != "" || info.FullBackingFilename != "":
+		return 0, refuse(ReasonBackingFile, "has a backing file (%q)", sanitize([]byte(info.BackingFilename+info.FullBackingFilename)))
+	case info.FormatSpecific.Data.DataFile != nil:
+		return 0, refuse(ReasonDataFile, "has an external data file (%q)", sanitize([]byte(*info.FormatSpecific.Data.DataFile)))
+	case info.VirtualSize == nil:
+		return 0, fmt.Errorf("parse qemu-img info output: no virtual-size")
+	}
+	for _, e := range info.FormatSpecific.Data.Extents {
+		if e.Filename != absPath {
+			return 0, refuse(ReasonExternalFile, "qemu reads an extent from another file (%q)", sanitize([]byte(e.Filename)))
+		}
+	}
+	n := *info.VirtualSize
+	switch {
+	case n <= 0:
+		return 0, refuse(ReasonEmpty, "virtual size is %d", n)
+	case n > lim.MaxVirtualSize:
+		return 0, tooLarge(uint64(n), lim)
+	}
+	return n, nil
+}
