@@ -54,7 +54,8 @@ func TestValidateErrors(t *testing.T) {
 		{"empty os", "os: debian", "os: ''", "os"},
 		{"zero cpus", "cpus: 1", "cpus: 0", "defaults.cpus"},
 		{"tiny memory", "memory_mib: 1024", "memory_mib: 64", "defaults.memory_mib"},
-		{"uefi", "boot: bios", "boot: uefi", "boot"},
+		{"unknown firmware", "boot: bios", "boot: coreboot", "boot"},
+		{"bad cpu model", "boot: bios", "boot: bios\ncpu_model: 'x y'", "cpu_model"},
 		{"root user", "user: gale", "user: root", "user"},
 		{"bad user", "user: gale", "user: 'Gale Smith'", "user"},
 		{"no packages", "packages: [cloud-init, openssh-server]", "packages: []", "packages"},
@@ -92,6 +93,78 @@ func TestValidateErrors(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), "images/t.yaml: "+tc.wantField+": ") {
 				t.Fatalf("error %q does not name file and field", err)
+			}
+		})
+	}
+}
+
+const sourceYAML = `name: cloud-1
+os: ubuntu
+defaults: {cpus: 1, memory_mib: 1024, disk_gib: 10}
+boot: uefi
+user: ubuntu
+source:
+  url: https://images.example.org/releases/cloud-1.img
+  format: qcow2
+  checksum:
+    url: https://images.example.org/releases/SHA256SUMS
+    algorithm: sha256
+`
+
+func TestSourceTemplate(t *testing.T) {
+	tmpl, err := ParseTemplate("c.yaml", []byte(sourceYAML))
+	if err != nil {
+		t.Fatalf("ParseTemplate: %v", err)
+	}
+	if !tmpl.IsSource() || tmpl.Kind() != "pull" {
+		t.Fatalf("IsSource/Kind = %v/%s, want true/pull", tmpl.IsSource(), tmpl.Kind())
+	}
+	if got := tmpl.Source.Checksum.FileName(tmpl.Source.URL); got != "cloud-1.img" {
+		t.Fatalf("FileName = %q, want cloud-1.img", got)
+	}
+	// The description and defaults do not change what is downloaded.
+	other, err := ParseTemplate("c.yaml", []byte(strings.Replace(sourceYAML, "disk_gib: 10", "disk_gib: 20", 1)+"description: bigger\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tmpl.RecipeHash() != other.RecipeHash() {
+		t.Fatal("recipe hash of a source template changed with its defaults")
+	}
+	moved, err := ParseTemplate("c.yaml", []byte(strings.Replace(sourceYAML, "releases/cloud-1.img", "releases/cloud-2.img", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tmpl.RecipeHash() == moved.RecipeHash() {
+		t.Fatal("recipe hash of a source template ignores its URL")
+	}
+}
+
+func TestSourceTemplateErrors(t *testing.T) {
+	tests := []struct {
+		name, old, new, wantField string
+	}{
+		{"file url", "https://images.example.org/releases/cloud-1.img", "file:///etc/passwd", "source.url"},
+		{"bad format", "format: qcow2", "format: vmdk", "source.format"},
+		{"bad compression", "format: qcow2", "format: qcow2\n  compression: rar", "source.compression"},
+		{"no checksum", "  checksum:\n    url: https://images.example.org/releases/SHA256SUMS\n    algorithm: sha256\n", "", "source.checksum"},
+		{"md5", "algorithm: sha256", "algorithm: md5", "source.checksum.algorithm"},
+		{"both checksum kinds", "algorithm: sha256", "algorithm: sha256\n    digest: sha256:" + strings.Repeat("a", 64), "source.checksum"},
+		{"short digest", "    url: https://images.example.org/releases/SHA256SUMS\n    algorithm: sha256", "    digest: sha256:abc", "source.checksum.digest"},
+		{"checksum file with a path", "algorithm: sha256", "algorithm: sha256\n    file: ../x", "source.checksum.file"},
+		{"source and build", "boot: uefi", "boot: uefi\nbuild: {suite: bookworm}", "source"},
+		{"packages on a source", "boot: uefi", "boot: uefi\npackages: [vim]", "packages"},
+		{"neither", sourceYAML[strings.Index(sourceYAML, "source:"):], "", "build"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(sourceYAML, tc.old) {
+				t.Fatalf("test bug: %q not in sourceYAML", tc.old)
+			}
+			doc := strings.Replace(sourceYAML, tc.old, tc.new, 1)
+			_, err := ParseTemplate("c.yaml", []byte(doc))
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Field != tc.wantField {
+				t.Fatalf("err = %v, want a ValidationError for field %q", err, tc.wantField)
 			}
 		})
 	}
