@@ -28,21 +28,7 @@ wait_page() {
 	done
 	[[ "$page" == *"Hello from web"* ]] && ok "page is back $1" || bad "page $1 = '$page'"
 }
-passed=0
-failed=0
-ok() { echo "--- PASS: $*"; passed=$((passed + 1)); }
-bad() { echo "--- FAIL: $*"; failed=$((failed + 1)); }
-# expect DESC CODE CMD...: run CMD, compare its exit code with CODE.
-expect() {
-	local desc=$1 want=$2
-	shift 2
-	local out rc
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ "$rc" = "$want" ]; then ok "$desc (exit $rc)"; else bad "$desc: exit $rc, want $want; output:"; echo "$out" | tail -n 20; fi
-	LAST_OUT=$out
-}
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+. scripts/lib/check.sh
 
 # galed for this run: its own data dir and socket, the repository's catalog,
 # the shared template cache, an isolated default network.

@@ -44,12 +44,14 @@ if [ "$run" = E2E ]; then
 	pkgs=$(awk '/^packages:/{p=1; next} p && /^  - /{print $2; next} p && /^[^ ]/{p=0}' cloudinit/*.yaml | sort -u)
 	export GALE_E2E_REPO=/var/lib/gale-test/repo
 	scripts/e2e-repo.sh "$GALE_E2E_REPO" $pkgs
-	echo "e2e: running scripts/e2e-cli.sh"
-	if scripts/testenv.sh scripts/e2e-cli.sh; then
-		echo "ok  	cli (e2e)"
-	else
-		echo "FAIL	cli (e2e)"
-		rc=1
-	fi
+	for scenario in cli images; do
+		echo "e2e: running scripts/e2e-$scenario.sh"
+		if scripts/testenv.sh "scripts/e2e-$scenario.sh"; then
+			echo "ok  	$scenario (e2e)"
+		else
+			echo "FAIL	$scenario (e2e)"
+			rc=1
+		fi
+	done
 fi
 exit "$rc"

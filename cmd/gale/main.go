@@ -82,7 +82,7 @@ func newApp(d deps) *cli.App {
 		Commands: []*cli.Command{
 			vmCommand(d),
 			networkCommand(),
-			imageCommand(),
+			imageCommand(d),
 			versionCommand(),
 			doctorCommand(),
 			completionCommand(),

@@ -43,6 +43,7 @@ EXAMPLES:
 			&cli.BoolFlag{Name: "no-wait", Usage: "print the operation id and return at once"},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long, e.g. 10m (the create goes on in galed)", DefaultText: "no limit"},
 			&cli.BoolFlag{Name: "force", Usage: "skip galed's check that the host has enough memory and disk"},
+			&cli.IntFlag{Name: "ready-port", Usage: "the VM is ready when this guest TCP port accepts connections (images without cloud-init)"},
 		},
 		Action: func(c *cli.Context) error {
 			name, err := nameArg(c)
@@ -74,11 +75,12 @@ EXAMPLES:
 // createRequest builds the request from c's flags.
 func createRequest(c *cli.Context, stdin io.Reader, name string) (api.CreateVMRequest, error) {
 	req := api.CreateVMRequest{
-		Name:    name,
-		Image:   c.String("image"),
-		CPUs:    c.Int("cpus"),
-		Network: c.String("network"),
-		Force:   c.Bool("force"),
+		Name:      name,
+		Image:     c.String("image"),
+		CPUs:      c.Int("cpus"),
+		Network:   c.String("network"),
+		Force:     c.Bool("force"),
+		ReadyPort: c.Int("ready-port"),
 	}
 	if req.Image == "" {
 		return req, usageErrorf(c, "missing --image: gale vm create %s --image debian-12 (gale image list shows the images)", name)

@@ -35,6 +35,12 @@ const (
 	NetworksPath        = "/v1/networks"
 	NetworkPath         = "/v1/networks/{name}"
 	ImagesPath          = "/v1/images"
+	ImagePath           = "/v1/images/{name}"
+	ImagePullPath       = "/v1/images/pull"
+	ImageBuildPath      = "/v1/images/{name}/build"
+	ImageImportPath     = "/v1/images/import"
+	ImageUploadPath     = "/v1/images/upload" // query: the ImportImageRequest fields
+	ImagePrunePath      = "/v1/images/prune"
 	DoctorPath          = "/v1/doctor"
 )
 
@@ -74,6 +80,7 @@ const (
 	CloudInitRunning = "running"
 	CloudInitDone    = "done"
 	CloudInitError   = "error"
+	CloudInitNone    = "none" // the image has no cloud-init; readiness came from the agent or a port
 )
 
 // VM is one VM as galed reports it.
@@ -107,6 +114,9 @@ type CreateVMRequest struct {
 	Network   string   `json:"network,omitempty"`    // default galed's default network
 	UserData  []byte   `json:"user_data,omitempty"`  // cloud-init user-data, the user's bytes
 	SSHKeys   []string `json:"ssh_keys,omitempty"`
+	// ReadyPort, when set, is a guest TCP port: the VM is ready when it
+	// accepts connections (for images without cloud-init or guest agent).
+	ReadyPort int `json:"ready_port,omitempty"`
 	// Force skips the admission check (host memory and disk).
 	Force bool `json:"force,omitempty"`
 }
@@ -187,15 +197,100 @@ type CreateNetworkRequest struct {
 	CIDR string `json:"cidr"` // host address and prefix, e.g. 192.168.150.1/24
 }
 
-// Image is a template galed can create VMs from.
+// Image kinds: where an image comes from.
+const (
+	ImageKindBuild  = "build"  // a catalog recipe gale builds offline
+	ImageKindPull   = "pull"   // a catalog entry for a published cloud image
+	ImageKindImport = "import" // a local image: imported, or pulled from a URL
+)
+
+// Image is a template galed can create VMs from: a catalog entry (present
+// on disk or not) or a local image.
 type Image struct {
-	Name      string `json:"name"`
-	OS        string `json:"os"`
-	Present   bool   `json:"present"`
-	Path      string `json:"path,omitempty"`
-	SizeBytes int64  `json:"size_bytes,omitempty"`
-	Buildable bool   `json:"buildable"`
-	Origin    string `json:"origin"` // built, pulled, imported
+	Name        string `json:"name"`
+	Kind        string `json:"kind"` // build, pull or import
+	OS          string `json:"os"`
+	Description string `json:"description,omitempty"`
+	Present     bool   `json:"present"`
+	Path        string `json:"path,omitempty"`
+	SizeBytes   int64  `json:"size_bytes,omitempty"` // on disk
+	// Origin says how the file on disk was made: built, pulled, imported.
+	Origin string `json:"origin,omitempty"`
+	// Buildable: `gale image build` can make it (kind build).
+	Buildable bool `json:"buildable"`
+	// Error is why a catalog file could not be loaded (the entry is unusable).
+	Error string `json:"error,omitempty"`
+}
+
+// ImageDetail is the body of GET /v1/images/{name}.
+type ImageDetail struct {
+	Image
+	User        string `json:"user,omitempty"`
+	Boot        string `json:"boot,omitempty"`
+	CPUs        int    `json:"cpus,omitempty"`
+	MemoryMiB   int    `json:"memory_mib,omitempty"`
+	DiskBytes   int64  `json:"disk_bytes,omitempty"`
+	VirtualSize int64  `json:"virtual_size,omitempty"`
+	// File is the catalog file the entry comes from.
+	File string `json:"file,omitempty"`
+	// SourceURL and Checksum say where a pull comes from and how it is verified.
+	SourceURL string `json:"source_url,omitempty"`
+	Checksum  string `json:"checksum,omitempty"`
+	// Readiness is how VMs from the image are judged ready.
+	Readiness string `json:"readiness,omitempty"`
+	// Record is the origin record of the file on disk (JSON object), if any.
+	Record map[string]any `json:"record,omitempty"`
+	// UsedBy are the VMs whose disks are overlays of this image.
+	UsedBy []string `json:"used_by"`
+}
+
+// PullImageRequest is the body of POST /v1/images/pull. Either Name is a
+// catalog entry with a source, or URL is given with a way to verify it
+// (Digest, or ChecksumURL with Algorithm) and Name names the local image.
+type PullImageRequest struct {
+	Name        string `json:"name"`
+	URL         string `json:"url,omitempty"`
+	Digest      string `json:"digest,omitempty"` // sha256:<hex> or sha512:<hex>
+	ChecksumURL string `json:"checksum_url,omitempty"`
+	Algorithm   string `json:"algorithm,omitempty"`   // with ChecksumURL
+	Format      string `json:"format,omitempty"`      // qcow2 (default) or raw
+	Compression string `json:"compression,omitempty"` // none, gz, xz, zst; default from the URL
+}
+
+// ImportImageRequest is the body of POST /v1/images/import (Path set) and
+// the query of POST /v1/images/upload (the image is the request body).
+type ImportImageRequest struct {
+	Name string `json:"name"`
+	// Path is the absolute path of a file or block device on galed's host.
+	// Callers other than root may only name files in galed's import area.
+	Path string `json:"path,omitempty"`
+	// Format of the source: raw, qcow2, vmdk, vpc, vhdx or vdi. Required for
+	// uploads and raw sources; never guessed for a raw stream.
+	Format string `json:"format,omitempty"`
+	// Boot is the firmware: bios (default) or uefi.
+	Boot string `json:"boot,omitempty"`
+	// Prepare fixes what pre-flight finds, where it can.
+	Prepare bool `json:"prepare,omitempty"`
+	// NoPreflight skips the readiness report.
+	NoPreflight bool `json:"no_preflight,omitempty"`
+	// ReadyPort is the TCP port that tells a VM from the image is ready
+	// when the image has neither cloud-init nor a guest agent.
+	ReadyPort int `json:"ready_port,omitempty"`
+}
+
+// PruneRequest is the body of POST /v1/images/prune.
+type PruneRequest struct {
+	// All also removes current images no VM uses (they can be pulled or
+	// built again; imported ones cannot).
+	All bool `json:"all,omitempty"`
+	// DryRun reports what would be removed.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// PruneResult is what prune removed (or would remove).
+type PruneResult struct {
+	Removed    []string `json:"removed"`
+	FreedBytes int64    `json:"freed_bytes"`
 }
 
 // VersionInfo is the body of GET /v1/version.

@@ -110,8 +110,9 @@ type request struct {
 	method string
 	path   string
 	query  url.Values
-	body   any    // JSON-encoded when not nil
-	accept string // default application/json
+	body   any       // JSON-encoded when not nil
+	raw    io.Reader // sent as is (application/octet-stream) when body is nil
+	accept string    // default application/json
 }
 
 // send performs req and returns the response when its status is 2xx. On
@@ -130,12 +131,18 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 	if len(req.query) > 0 {
 		u += "?" + req.query.Encode()
 	}
+	if req.body == nil && req.raw != nil {
+		body = req.raw
+	}
 	hreq, err := http.NewRequestWithContext(ctx, req.method, u, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", req.method, req.path, err)
 	}
-	if req.body != nil {
+	switch {
+	case req.body != nil:
 		hreq.Header.Set("Content-Type", "application/json")
+	case req.raw != nil:
+		hreq.Header.Set("Content-Type", "application/octet-stream")
 	}
 	accept := req.accept
 	if accept == "" {

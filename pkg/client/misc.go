@@ -27,13 +27,6 @@ func (c *Client) Doctor(ctx context.Context) ([]api.Check, error) {
 	return checks, err
 }
 
-// ListImages returns the templates galed can create VMs from.
-func (c *Client) ListImages(ctx context.Context) ([]api.Image, error) {
-	var images []api.Image
-	err := c.do(ctx, request{method: http.MethodGet, path: api.ImagesPath}, &images)
-	return images, err
-}
-
 // ListNetworks returns galed's libvirt networks.
 func (c *Client) ListNetworks(ctx context.Context) ([]api.Network, error) {
 	var nets []api.Network

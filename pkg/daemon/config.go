@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/disk"
 )
 
 // Config is galed's configuration file (YAML). Every field has a default,
@@ -20,8 +21,11 @@ import (
 //
 //	socket: /run/gale/gale.sock
 //	data_dir: /var/lib/gale           # gale.db, galed.lock, vms/, ssh/
-//	image_dir: /var/lib/gale/images   # built template images (pkg/image cache)
-//	catalog_dir: /usr/share/gale/images  # template definitions NAME.yaml
+//	image_dir: /var/lib/gale/images   # built, pulled and imported images
+//	catalog_dir: /usr/share/gale/images  # shipped catalog entries NAME.yaml
+//	user_catalog_dir: /etc/gale/images   # the user's entries; override shipped ones by name
+//	import_dir: /var/lib/gale/import  # import area: non-root users may import files placed here
+//	max_image_size: 1TiB              # largest virtual size an import or download may have
 //	libvirt_uri: qemu:///system
 //	accel: auto                       # auto | kvm | tcg
 //	log_level: info                   # debug | info | warn | error
@@ -37,6 +41,9 @@ type Config struct {
 	DataDir        string        `yaml:"data_dir"`
 	ImageDir       string        `yaml:"image_dir"`
 	CatalogDir     string        `yaml:"catalog_dir"`
+	UserCatalogDir string        `yaml:"user_catalog_dir"`
+	ImportDir      string        `yaml:"import_dir"`
+	MaxImageSize   string        `yaml:"max_image_size"`
 	LibvirtURI     string        `yaml:"libvirt_uri"`
 	Accel          string        `yaml:"accel"`
 	LogLevel       string        `yaml:"log_level"`
@@ -61,6 +68,9 @@ func DefaultConfig() Config {
 		DataDir:        "/var/lib/gale",
 		ImageDir:       "/var/lib/gale/images",
 		CatalogDir:     "/usr/share/gale/images",
+		UserCatalogDir: "/etc/gale/images",
+		ImportDir:      "/var/lib/gale/import",
+		MaxImageSize:   "1TiB",
 		LibvirtURI:     "qemu:///system",
 		Accel:          "auto",
 		LogLevel:       "info",
@@ -105,8 +115,20 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("config: default_network.mode %q: want isolated or nat", c.DefaultNetwork.Mode)
 	}
+	if _, err := c.MaxImageBytes(); err != nil {
+		return err
+	}
 	if c.Socket == "" || c.DataDir == "" || c.DefaultNetwork.Name == "" {
 		return errors.New("config: socket, data_dir and default_network.name must not be empty")
 	}
 	return nil
+}
+
+// MaxImageBytes is max_image_size in bytes.
+func (c Config) MaxImageBytes() (int64, error) {
+	n, err := disk.ParseSize(c.MaxImageSize)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("config: max_image_size %q: want a size like 500G or 1TiB", c.MaxImageSize)
+	}
+	return n, nil
 }

@@ -57,13 +57,19 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	catalog := vm.Catalog{Dir: cfg.CatalogDir, CacheDir: cfg.ImageDir}
 	ops := operation.New(512, storeRecorder{st: st, log: log})
+	disks := disk.NewQemuImg(disk.ExecRunner{})
+	engine := &vm.Engine{Driver: drv, Disks: disks, Dir: filepath.Join(cfg.DataDir, "vms"), Log: log}
+	images, err := newImages(cfg, ops, disks, engine, st, log)
+	if err != nil {
+		return err
+	}
+	defer images.Close()
 	svc, err := vm.NewService(vm.ServiceConfig{
-		Engine:         &vm.Engine{Driver: drv, Disks: disk.NewQemuImg(disk.ExecRunner{}), Dir: filepath.Join(cfg.DataDir, "vms"), Log: log},
+		Engine:         engine,
 		Store:          st,
 		Ops:            ops,
-		Images:         catalog,
+		Images:         images,
 		DefaultNetwork: cfg.DefaultNetwork.Name,
 		SSHKeys:        []string{pub},
 		StallTimeout:   cfg.StallTimeout,
@@ -94,12 +100,14 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 		return err
 	}
 	defer os.Remove(cfg.Socket)
+	maxImage, _ := cfg.MaxImageBytes() // validated with the config
 	handler := server.New(server.Config{
-		VMs: svc, Images: catalog, Version: version.Version, Accel: string(drv.Accel()), Log: log,
-		SSHIdentity: filepath.Join(cfg.DataDir, "ssh", "id_ed25519"),
-		Doctor:      func(ctx context.Context) []api.Check { return doctor(ctx, drv, cfg, catalog) },
+		VMs: svc, Images: images, Version: version.Version, Accel: string(drv.Accel()), Log: log,
+		SSHIdentity:    filepath.Join(cfg.DataDir, "ssh", "id_ed25519"),
+		MaxUploadBytes: maxImage,
+		Doctor:         func(ctx context.Context) []api.Check { return doctor(ctx, drv, cfg, images) },
 	})
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ConnContext: server.ConnContext}
 
 	rctx, stopResync := context.WithCancel(ctx)
 	defer stopResync()

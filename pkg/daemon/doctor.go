@@ -9,7 +9,6 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/hypervisor"
-	"github.com/galevm/gale/pkg/vm"
 )
 
 // minFreeBytes is the free space below which doctor warns about the data dir.
@@ -17,14 +16,14 @@ const minFreeBytes = 5 << 30
 
 // doctor checks what gale needs from this host and says how to fix what is
 // missing. It only reads.
-func doctor(ctx context.Context, drv hypervisor.Driver, cfg Config, catalog vm.Catalog) []api.Check {
+func doctor(ctx context.Context, drv hypervisor.Driver, cfg Config, images imageLister) []api.Check {
 	return []api.Check{
 		checkLibvirt(ctx, drv, cfg.LibvirtURI),
 		checkDevKVM("/dev/kvm"),
 		checkAccel(drv, hypervisor.ProbeHost()),
 		checkNetwork(ctx, drv, cfg.DefaultNetwork.Name),
 		checkDiskSpace(cfg.DataDir),
-		checkImages(catalog),
+		checkImages(ctx, images),
 		checkGroup("gale"),
 	}
 }
@@ -107,26 +106,45 @@ func checkDiskSpace(dir string) api.Check {
 	return c
 }
 
-func checkImages(catalog vm.Catalog) api.Check {
+// imageLister is the part of the image service doctor needs.
+type imageLister interface {
+	List(ctx context.Context) ([]api.Image, error)
+}
+
+func checkImages(ctx context.Context, images imageLister) api.Check {
 	c := api.Check{Name: "images"}
-	imgs, err := catalog.List()
+	imgs, err := images.List(ctx)
 	if err != nil {
-		c.Detail, c.Fix = err.Error(), "check catalog_dir in galed's config"
+		c.Detail, c.Fix = err.Error(), "check catalog_dir and image_dir in galed's config"
 		return c
 	}
-	present := 0
-	var missing string
+	present, invalid := 0, 0
+	var firstBuild, firstInvalid string
 	for _, im := range imgs {
-		if im.Present {
+		switch {
+		case im.Error != "":
+			invalid++
+			if firstInvalid == "" {
+				firstInvalid = im.Error
+			}
+		case im.Present:
 			present++
-		} else if missing == "" {
-			missing = im.Name
+		case im.Kind == api.ImageKindBuild && firstBuild == "":
+			firstBuild = im.Name
 		}
 	}
-	c.Detail = fmt.Sprintf("%d of %d catalog templates built", present, len(imgs))
-	c.OK = present > 0
-	if missing != "" {
-		c.Fix = fmt.Sprintf("build one: scripts/build-image.sh %s/%s.yaml", catalog.Dir, missing)
+	c.Detail = fmt.Sprintf("%d of %d images on disk", present, len(imgs))
+	if invalid > 0 {
+		c.Detail += fmt.Sprintf("; %d catalog files do not load", invalid)
+	}
+	c.OK = present > 0 && invalid == 0
+	switch {
+	case firstInvalid != "":
+		c.Fix = "fix the catalog file: " + firstInvalid
+	case present == 0 && firstBuild != "":
+		c.Fix = "build one: gale image build " + firstBuild
+	case present == 0:
+		c.Fix = "pull or import one: gale image list"
 	}
 	return c
 }

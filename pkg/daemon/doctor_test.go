@@ -11,7 +11,6 @@ import (
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/hypervisor/fake"
-	"github.com/galevm/gale/pkg/vm"
 )
 
 func TestDoctorChecks(t *testing.T) {
@@ -26,10 +25,6 @@ func TestDoctorChecks(t *testing.T) {
 
 	kvmOpen := filepath.Join(t.TempDir(), "kvm")
 	if err := os.WriteFile(kvmOpen, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	catalog := t.TempDir()
-	if err := os.WriteFile(filepath.Join(catalog, "debian-12.yaml"), []byte("name: debian-12\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -47,7 +42,9 @@ func TestDoctorChecks(t *testing.T) {
 		{"default network present", checkNetwork(ctx, up, "gale-default"), true, ""},
 		{"default network missing", checkNetwork(ctx, up, "nope"), false, "gale network create nope"},
 		{"disk space", checkDiskSpace(t.TempDir()), true, ""},
-		{"no template built", checkImages(vm.Catalog{Dir: catalog, CacheDir: t.TempDir()}), false, "build-image.sh"},
+		{"no image on disk", checkImages(ctx, lister{{Name: "debian-12", Kind: api.ImageKindBuild}}), false, "gale image build debian-12"},
+		{"image on disk", checkImages(ctx, lister{{Name: "debian-12", Kind: api.ImageKindBuild, Present: true}}), true, ""},
+		{"bad catalog file", checkImages(ctx, lister{{Name: "x", Present: true}, {Name: "y", Error: "y.yaml: boot: bad"}}), false, "y.yaml"},
 		{"missing group", checkGroup("gale-no-such-group"), false, "groupadd"},
 	}
 	for _, tt := range tests {
@@ -70,3 +67,8 @@ func tcgDriver() hypervisor.Driver {
 	d.SetAccel(hypervisor.AccelTCG)
 	return d
 }
+
+// lister is a fixed image list.
+type lister []api.Image
+
+func (l lister) List(context.Context) ([]api.Image, error) { return l, nil }

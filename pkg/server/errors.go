@@ -16,6 +16,9 @@ var errInvalidBody = errors.New("invalid request body")
 
 // statusOf maps an error to the API code and HTTP status (one-to-one, see api.Code*).
 func statusOf(err error) (string, int) {
+	if code, status, ok := imageStatus(err); ok {
+		return code, status
+	}
 	switch {
 	case errors.Is(err, hypervisor.ErrUnavailable):
 		return api.CodeUnavailable, http.StatusServiceUnavailable

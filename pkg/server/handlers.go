@@ -153,19 +153,6 @@ func (s *Server) deleteNetwork(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Images == nil {
-		writeJSON(w, http.StatusOK, []api.Image{})
-		return
-	}
-	imgs, err := s.cfg.Images.List()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, imgs)
-}
-
 func (s *Server) doctor(w http.ResponseWriter, r *http.Request) {
 	checks := []api.Check{}
 	if s.cfg.Doctor != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/cloudinit"
+	"github.com/galevm/gale/pkg/imageops"
 	"github.com/galevm/gale/pkg/vm"
 )
 
@@ -29,15 +30,25 @@ var _ = cloudinit.MaxUserDataBytes
 // DefaultHeartbeat is how often an idle event stream gets a comment line.
 const DefaultHeartbeat = 15 * time.Second
 
-// Images lists the image catalog.
+// Images is the image service (pkg/imageops implements it). A server
+// without one lists no images and refuses image work.
 type Images interface {
-	List() ([]api.Image, error)
+	List(ctx context.Context) ([]api.Image, error)
+	Show(ctx context.Context, name string) (api.ImageDetail, error)
+	Pull(ctx context.Context, req api.PullImageRequest) (api.Operation, error)
+	Build(ctx context.Context, name string) (api.Operation, error)
+	Import(ctx context.Context, req api.ImportImageRequest, who imageops.Caller) (api.Operation, error)
+	Upload(ctx context.Context, req api.ImportImageRequest, body io.Reader, maxBytes int64) (api.Operation, error)
+	Delete(ctx context.Context, name string) error
+	Prune(ctx context.Context, req api.PruneRequest) (api.PruneResult, error)
 }
 
 // Config wires a Server. VMs is required.
 type Config struct {
 	VMs    *vm.Service
 	Images Images
+	// MaxUploadBytes bounds an image upload (0: inspect.DefaultMaxVirtualSize).
+	MaxUploadBytes int64
 	// Version is galed's version; Accel the driver's accelerator.
 	Version string
 	Accel   string
@@ -69,9 +80,12 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler; bodies are limited to MaxBodyBytes.
+// ServeHTTP implements http.Handler; bodies are limited to MaxBodyBytes,
+// except image uploads, which Upload bounds itself.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if r.URL.Path != api.ImageUploadPath {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -91,6 +105,13 @@ func (s *Server) routes() {
 	m.HandleFunc("POST "+api.NetworksPath, s.createNetwork)
 	m.HandleFunc("DELETE "+api.NetworkPath, s.deleteNetwork)
 	m.HandleFunc("GET "+api.ImagesPath, s.listImages)
+	m.HandleFunc("GET "+api.ImagePath, s.showImage)
+	m.HandleFunc("DELETE "+api.ImagePath, s.deleteImage)
+	m.HandleFunc("POST "+api.ImagePullPath, s.pullImage)
+	m.HandleFunc("POST "+api.ImageBuildPath, s.buildImage)
+	m.HandleFunc("POST "+api.ImageImportPath, s.importImage)
+	m.HandleFunc("POST "+api.ImageUploadPath, s.uploadImage)
+	m.HandleFunc("POST "+api.ImagePrunePath, s.pruneImages)
 	m.HandleFunc("GET "+api.DoctorPath, s.doctor)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: no route for %s %s", vm.ErrNotFound, r.Method, r.URL.Path))

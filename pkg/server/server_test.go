@@ -46,9 +46,6 @@ func (i images) Resolve(name string) (vm.ResolvedImage, error) {
 	}
 	return vm.ResolvedImage{Template: i.tmpl, CPUs: 1, MemoryMiB: 256, DiskBytes: 1 << 30}, nil
 }
-func (i images) List() ([]api.Image, error) {
-	return []api.Image{{Name: "debian-12", Present: true}}, nil
-}
 
 type host struct{}
 
@@ -96,7 +93,7 @@ func newTestServer(t *testing.T) (*httptest.Server, *fake.Driver) {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	srv := httptest.NewServer(New(Config{VMs: svc, Images: img, Version: "test", Accel: "tcg", Heartbeat: 20 * time.Millisecond, Log: log}))
+	srv := httptest.NewServer(New(Config{VMs: svc, Version: "test", Accel: "tcg", Heartbeat: 20 * time.Millisecond, Log: log}))
 	t.Cleanup(srv.Close)
 	return srv, d
 }
@@ -194,7 +191,6 @@ func TestVMLifecycleOverHTTP(t *testing.T) {
 		{"operation", "GET", "/v1/operations/" + op.ID, nil, 200, `"status":"succeeded"`},
 		{"exec", "POST", "/v1/vms/web/exec", api.ExecRequest{Command: []string{"echo", "hi"}}, 200, `"exit_code":0`},
 		{"logs", "GET", "/v1/vms/web/logs", nil, 200, "/bin/cat /var/log/cloud-init-output.log"},
-		{"images", "GET", "/v1/images", nil, 200, `"debian-12"`},
 		{"networks", "GET", "/v1/networks", nil, 200, `"gale-default"`},
 		{"doctor", "GET", "/v1/doctor", nil, 200, `[]`},
 		{"stop", "POST", "/v1/vms/web/stop", api.StopVMRequest{Force: true}, 202, `"kind":"stop"`},

@@ -36,4 +36,6 @@ var migrations = []string{
 		finished_at INTEGER
 	);
 	CREATE INDEX operations_target ON operations(target, created_at);`,
+	// 2: the TCP port that tells a VM without cloud-init is ready.
+	`ALTER TABLE vms ADD COLUMN ready_port INTEGER NOT NULL DEFAULT 0;`,
 }

@@ -43,10 +43,13 @@ type VM struct {
 	Phase      string
 	CloudInit  string   // api.CloudInit*
 	Addresses  []string // cached from the last readiness check or Get
+	// ReadyPort, when not 0, is a guest TCP port whose accepting
+	// connections means the VM is ready (images without cloud-init).
+	ReadyPort int
 }
 
 const vmColumns = `name, id, image, cpus, memory_mib, disk_bytes, network, mac, state, desired,
-	user_data, ssh_keys, error, created_at, ready_after_ms, phase, cloud_init, addresses`
+	user_data, ssh_keys, error, created_at, ready_after_ms, phase, cloud_init, addresses, ready_port`
 
 func vmArgs(v VM) []any {
 	keys, _ := json.Marshal(nonNil(v.SSHKeys))
@@ -56,7 +59,7 @@ func vmArgs(v VM) []any {
 		desired = DesiredRunning
 	}
 	return []any{v.Name, v.ID, v.Image, v.CPUs, v.MemoryMiB, v.DiskBytes, v.Network, v.MAC, v.State, desired,
-		v.UserData, string(keys), v.Error, unixNano(v.CreatedAt), v.ReadyAfter.Milliseconds(), v.Phase, v.CloudInit, string(addrs)}
+		v.UserData, string(keys), v.Error, unixNano(v.CreatedAt), v.ReadyAfter.Milliseconds(), v.Phase, v.CloudInit, string(addrs), v.ReadyPort}
 }
 
 func nonNil(s []string) []string {
@@ -73,7 +76,7 @@ func scanVM(r scanner) (VM, error) {
 	var keys, addrs string
 	var created, readyMS int64
 	err := r.Scan(&v.Name, &v.ID, &v.Image, &v.CPUs, &v.MemoryMiB, &v.DiskBytes, &v.Network, &v.MAC, &v.State, &v.Desired,
-		&v.UserData, &keys, &v.Error, &created, &readyMS, &v.Phase, &v.CloudInit, &addrs)
+		&v.UserData, &keys, &v.Error, &created, &readyMS, &v.Phase, &v.CloudInit, &addrs, &v.ReadyPort)
 	if err != nil {
 		return VM{}, err
 	}
@@ -87,7 +90,7 @@ func scanVM(r scanner) (VM, error) {
 // InsertVM adds a row; it fails with ErrExists when the name is taken. The
 // insert is a VM name's claim: two creates of one name cannot both succeed.
 func (s *Store) InsertVM(ctx context.Context, v VM) error {
-	q := `INSERT INTO vms (` + vmColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	q := `INSERT INTO vms (` + vmColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	if _, err := s.db.ExecContext(ctx, q, vmArgs(v)...); err != nil {
 		if strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY") {
 			return fmt.Errorf("vm %q: %w", v.Name, ErrExists)
@@ -99,7 +102,7 @@ func (s *Store) InsertVM(ctx context.Context, v VM) error {
 
 // PutVM replaces the row of v.Name, inserting it if missing.
 func (s *Store) PutVM(ctx context.Context, v VM) error {
-	q := `INSERT OR REPLACE INTO vms (` + vmColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	q := `INSERT OR REPLACE INTO vms (` + vmColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	if _, err := s.db.ExecContext(ctx, q, vmArgs(v)...); err != nil {
 		return fmt.Errorf("put vm %q: %w", v.Name, err)
 	}
@@ -122,7 +125,7 @@ func (s *Store) UpdateVM(ctx context.Context, name string, fn func(*VM)) (VM, er
 	}
 	fn(&v)
 	v.Name = name
-	q := `INSERT OR REPLACE INTO vms (` + vmColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	q := `INSERT OR REPLACE INTO vms (` + vmColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	if _, err := tx.ExecContext(ctx, q, vmArgs(v)...); err != nil {
 		return VM{}, fmt.Errorf("update vm %q: %w", name, err)
 	}

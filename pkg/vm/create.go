@@ -30,9 +30,12 @@ const StageAddress = "address"
 //     of cloud-init's output log;
 //   - no progress for the stall timeout: the VM stays, in state failed.
 func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Operation, error) {
-	ereq, err := s.engineRequest(req)
+	ereq, img, err := s.engineRequest(req)
 	if err != nil {
 		return api.Operation{}, err
+	}
+	if req.ReadyPort < 0 || req.ReadyPort > 65535 {
+		return api.Operation{}, fmt.Errorf("%w: ready port %d is not a TCP port", ErrInvalid, req.ReadyPort)
 	}
 	if err := s.cfg.Engine.Validate(ctx, ereq); err != nil {
 		return api.Operation{}, err
@@ -53,6 +56,7 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 		Name: req.Name, Image: ereq.Template.Name, CPUs: ereq.VCPUs, MemoryMiB: ereq.MemoryMiB, DiskBytes: ereq.DiskBytes,
 		Network: ereq.Network, State: api.StateCreating, Desired: store.DesiredRunning, UserData: req.UserData,
 		SSHKeys: req.SSHKeys, CreatedAt: time.Now().UTC(), Phase: store.PhaseCreating, CloudInit: api.CloudInitPending,
+		ReadyPort: req.ReadyPort,
 	}
 	if err := s.cfg.Store.InsertVM(ctx, row); err != nil {
 		if errors.Is(err, store.ErrExists) {
@@ -61,18 +65,48 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 		op.Done(err, "")
 		return api.Operation{}, err
 	}
-	s.background(op, func(ctx context.Context) (string, error) { return s.runCreate(ctx, op, ereq) })
+	s.background(op, func(ctx context.Context) (string, error) {
+		if img.Fetch != nil {
+			if err := s.fetchImage(ctx, op, img); err != nil {
+				if derr := s.cfg.Store.DeleteVM(context.Background(), req.Name); derr != nil {
+					s.log.WithField("vm", req.Name).WithError(derr).Error("remove row of failed create")
+				}
+				return "", err
+			}
+		}
+		return s.runCreate(ctx, op, ereq)
+	})
 	return op.Info(), nil
 }
 
+// StagePull is the create stage that downloads an image not pulled yet.
+const StagePull = "pull"
+
+// fetchImage downloads the image of a create, reporting progress at most
+// once a second as messages of the pull stage.
+func (s *Service) fetchImage(ctx context.Context, op *operation.Op, img ResolvedImage) error {
+	op.Stage(StagePull, img.Template.Name)
+	var last time.Time
+	err := img.Fetch(ctx, func(msg string) {
+		if time.Since(last) >= time.Second {
+			last = time.Now()
+			op.Stage(StagePull, msg)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("pull image %s: %w", img.Template.Name, err)
+	}
+	return nil
+}
+
 // engineRequest applies the image's and galed's defaults to req.
-func (s *Service) engineRequest(req api.CreateVMRequest) (CreateRequest, error) {
+func (s *Service) engineRequest(req api.CreateVMRequest) (CreateRequest, ResolvedImage, error) {
 	if req.Image == "" {
-		return CreateRequest{}, fmt.Errorf("%w: an image is required", ErrInvalid)
+		return CreateRequest{}, ResolvedImage{}, fmt.Errorf("%w: an image is required", ErrInvalid)
 	}
 	img, err := s.cfg.Images.Resolve(req.Image)
 	if err != nil {
-		return CreateRequest{}, err
+		return CreateRequest{}, ResolvedImage{}, err
 	}
 	out := CreateRequest{
 		Name: req.Name, Template: img.Template, VCPUs: req.CPUs, MemoryMiB: req.MemoryMiB, DiskBytes: req.DiskBytes,
@@ -94,7 +128,7 @@ func (s *Service) engineRequest(req api.CreateVMRequest) (CreateRequest, error) 
 	if out.Network == "" {
 		out.Network = s.cfg.DefaultNetwork
 	}
-	return out, nil
+	return out, img, nil
 }
 
 // runCreate is the body of a create operation. It returns the failure detail
@@ -124,7 +158,8 @@ func (s *Service) runCreate(ctx context.Context, op *operation.Op, req CreateReq
 func (s *Service) awaitReady(ctx context.Context, op *operation.Op, name string) (string, error) {
 	wctx, touch, stop := stallContext(ctx, s.cfg.StallTimeout)
 	defer stop()
-	res, err := WaitReady(wctx, s.drv, name, func(p Progress) {
+	check := s.readyCheck(ctx, name)
+	res, err := WaitReadyFor(wctx, s.drv, name, check, func(p Progress) {
 		touch(string(p.Stage))
 		if p.Stage == StageFailed {
 			return // reported with Done
@@ -162,9 +197,31 @@ func (s *Service) awaitReady(ctx context.Context, op *operation.Op, name string)
 	}
 	op.Stage(StageAddress, strings.Join(ips, " "))
 	s.update(name, func(v *store.VM) {
-		v.State, v.Error, v.CloudInit, v.ReadyAfter, v.Addresses = api.StateRunning, "", api.CloudInitDone, res.DoneAfter, ips
+		switch check.Mode {
+		case ReadyCloudInit:
+			v.CloudInit = api.CloudInitDone
+		case ReadyAgent, ReadyBoot:
+			v.CloudInit = api.CloudInitNone
+		} // ReadyTCP: cloud-init may still run; its state is not known
+		v.State, v.Error, v.ReadyAfter, v.Addresses = api.StateRunning, "", res.DoneAfter, ips
 	})
 	return "", nil
+}
+
+// readyCheck is how the create of name decides the VM is ready: a TCP port
+// the request named, else what its image says, else cloud-init.
+func (s *Service) readyCheck(ctx context.Context, name string) ReadyCheck {
+	v, err := s.cfg.Store.GetVM(ctx, name)
+	if err != nil {
+		return ReadyCheck{Mode: ReadyCloudInit}
+	}
+	if v.ReadyPort > 0 {
+		return ReadyCheck{Mode: ReadyTCP, Port: v.ReadyPort}
+	}
+	if img, err := s.cfg.Images.Resolve(v.Image); err == nil && img.Readiness.Mode != "" {
+		return img.Readiness
+	}
+	return ReadyCheck{Mode: ReadyCloudInit}
 }
 
 // stallContext returns a context that is cancelled with an ErrStalled cause

@@ -42,6 +42,13 @@ type Template struct {
 	Name   string // e.g. "debian-12"; recorded in the domain's metadata
 	Path   string // absolute path of the template image
 	Format string // "qcow2" or "raw"; never probed
+	// Firmware is the boot firmware; empty means BIOS.
+	Firmware hypervisor.Firmware
+	// CPUModel is the guest CPU under TCG; empty means the driver's default.
+	CPUModel string
+	// Pending means the image is downloaded during the create: Validate
+	// checks the path's form but not that the file exists.
+	Pending bool
 }
 
 // CreateRequest is everything Create needs. Zero values take the defaults
@@ -134,12 +141,14 @@ func (e *Engine) Validate(ctx context.Context, req CreateRequest) error {
 	if !filepath.IsAbs(req.Template.Path) {
 		return fmt.Errorf("%w: template %q: path %q is not absolute", ErrInvalid, req.Template.Name, req.Template.Path)
 	}
-	st, err := os.Stat(req.Template.Path)
-	if err != nil {
-		return fmt.Errorf("%w: template %q: %w", ErrInvalid, req.Template.Name, err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%w: template %q: %s is not a regular file", ErrInvalid, req.Template.Name, req.Template.Path)
+	if !req.Template.Pending {
+		st, err := os.Stat(req.Template.Path)
+		if err != nil {
+			return fmt.Errorf("%w: template %q: %w", ErrInvalid, req.Template.Name, err)
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%w: template %q: %s is not a regular file", ErrInvalid, req.Template.Name, req.Template.Path)
+		}
 	}
 	if req.DiskBytes < 0 || req.VCPUs < 0 || req.MemoryMiB < 0 {
 		return fmt.Errorf("%w: cpus, memory and disk size must not be negative", ErrInvalid)
@@ -234,6 +243,8 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 		VCPUs:     req.VCPUs,
 		MemoryMiB: req.MemoryMiB,
 		Accel:     req.Accel,
+		Firmware:  req.Template.Firmware,
+		CPUModel:  req.Template.CPUModel,
 		Disks: []hypervisor.Disk{
 			{Path: inst.DiskPath, Format: disk.FormatQCOW2, Device: hypervisor.DeviceDisk, Bus: "virtio", Target: "vda"},
 			// The seed is a read-only virtio disk, not a SATA cdrom: the

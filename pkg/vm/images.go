@@ -1,18 +1,6 @@
 package vm
 
-import (
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
-
-	"github.com/galevm/gale/pkg/api"
-	"github.com/galevm/gale/pkg/disk"
-	"github.com/galevm/gale/pkg/hypervisor"
-	"github.com/galevm/gale/pkg/image"
-)
+import "context"
 
 // ResolvedImage is a template ready to create VMs from, with its defaults.
 type ResolvedImage struct {
@@ -20,6 +8,28 @@ type ResolvedImage struct {
 	CPUs      int
 	MemoryMiB int
 	DiskBytes int64
+	// Readiness says how to tell that a VM from the image is ready; the
+	// zero value means cloud-init.
+	Readiness ReadyCheck
+	// Fetch, when set, downloads the image first: Template.Path does not
+	// exist yet. Create calls it in the operation's "pull" stage, passing
+	// progress messages on. It must be safe to call concurrently (callers
+	// for the same image share one download).
+	Fetch func(ctx context.Context, progress func(msg string)) error
+}
+
+// Readiness modes.
+const (
+	ReadyCloudInit = "cloud-init" // cloud-init finished without errors (default)
+	ReadyAgent     = "agent"      // the guest agent answers
+	ReadyTCP       = "tcp"        // a TCP port on the guest's address accepts connections
+	ReadyBoot      = "boot"       // the domain runs; the guest has nothing to ask
+)
+
+// ReadyCheck is how gale decides that a VM is ready.
+type ReadyCheck struct {
+	Mode string // one of the Ready* modes; "" means ReadyCloudInit
+	Port int    // with ReadyTCP
 }
 
 // ImageResolver turns an image name from a create request into a template.
@@ -27,59 +37,4 @@ type ImageResolver interface {
 	// Resolve returns the image called name. An unknown or unbuilt image is
 	// an error wrapping ErrInvalid whose text says what to do.
 	Resolve(name string) (ResolvedImage, error)
-}
-
-// Catalog resolves images from template definitions (Dir/NAME.yaml) and
-// their builds in CacheDir (see image.CachePath). It does not build.
-type Catalog struct {
-	Dir      string // template definitions, e.g. /usr/share/gale/images
-	CacheDir string // built images; "" means image.DefaultCacheDir
-}
-
-// Resolve implements ImageResolver.
-func (c Catalog) Resolve(name string) (ResolvedImage, error) {
-	if err := hypervisor.ValidateName(name); err != nil {
-		return ResolvedImage{}, fmt.Errorf("%w: image: %w", ErrInvalid, err)
-	}
-	file := filepath.Join(c.Dir, name+".yaml")
-	t, err := image.LoadTemplate(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return ResolvedImage{}, fmt.Errorf("%w: unknown image %q (no %s; see `gale image list`)", ErrInvalid, name, file)
-	}
-	if err != nil {
-		return ResolvedImage{}, fmt.Errorf("%w: image %q: %w", ErrInvalid, name, err)
-	}
-	path := image.CachePath(c.CacheDir, t)
-	if _, err := os.Stat(path); err != nil {
-		return ResolvedImage{}, fmt.Errorf("%w: image %q is not built (%s missing): run `gale image build %s`", ErrInvalid, name, path, name)
-	}
-	return ResolvedImage{
-		Template:  Template{Name: t.Name, Path: path, Format: disk.FormatQCOW2},
-		CPUs:      t.Defaults.CPUs,
-		MemoryMiB: t.Defaults.MemoryMiB,
-		DiskBytes: int64(t.Defaults.DiskGiB) << 30,
-	}, nil
-}
-
-// List returns every template in Dir, sorted by name, saying whether it is built.
-func (c Catalog) List() ([]api.Image, error) {
-	files, err := filepath.Glob(filepath.Join(c.Dir, "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(files)
-	out := []api.Image{}
-	for _, f := range files {
-		t, err := image.LoadTemplate(f)
-		if err != nil {
-			out = append(out, api.Image{Name: strings.TrimSuffix(filepath.Base(f), ".yaml"), Origin: "built"})
-			continue
-		}
-		img := api.Image{Name: t.Name, OS: t.OS, Buildable: true, Origin: "built"}
-		if st, err := os.Stat(image.CachePath(c.CacheDir, t)); err == nil {
-			img.Present, img.Path, img.SizeBytes = true, image.CachePath(c.CacheDir, t), st.Size()
-		}
-		out = append(out, img)
-	}
-	return out, nil
 }

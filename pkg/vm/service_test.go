@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/galevm/gale/pkg/api"
-	"github.com/galevm/gale/pkg/disk"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/hypervisor/fake"
 	"github.com/galevm/gale/pkg/operation"
@@ -393,42 +391,4 @@ func TestPowerDeleteExecLogs(t *testing.T) {
 			t.Fatalf("second Delete = %v", err)
 		}
 	})
-}
-
-func TestCatalogResolve(t *testing.T) {
-	dir := t.TempDir()
-	tmpl := `name: tiny
-os: debian
-description: test
-defaults: {cpus: 2, memory_mib: 256, disk_gib: 3}
-boot: bios
-user: gale
-packages: [cloud-init]
-build: {suite: bookworm, kernel: linux-image-cloud-amd64, disk_gib: 2}
-`
-	if err := os.WriteFile(filepath.Join(dir, "tiny.yaml"), []byte(tmpl), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c := Catalog{Dir: dir, CacheDir: filepath.Join(dir, "cache")}
-	if _, err := c.Resolve("tiny"); err != nil && !strings.Contains(err.Error(), "gale image build tiny") {
-		t.Fatalf("unbuilt: %v", err)
-	} else if err == nil {
-		t.Fatal("unbuilt image resolved")
-	}
-	list, err := c.List()
-	if err != nil || len(list) != 1 || list[0].Present {
-		t.Fatalf("List = %+v, %v", list, err)
-	}
-	tests := []struct{ name, image, want string }{
-		{"unknown", "nope", "unknown image"},
-		{"traversal", "../etc", "invalid"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := c.Resolve(tt.image); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Resolve = %v", err)
-			}
-		})
-	}
-	_ = disk.FormatQCOW2
 }

@@ -1,0 +1,78 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/galevm/gale/pkg/disk"
+	"github.com/galevm/gale/pkg/image"
+	"github.com/galevm/gale/pkg/image/inspect"
+	"github.com/galevm/gale/pkg/imageops"
+	"github.com/galevm/gale/pkg/imagestore"
+	"github.com/galevm/gale/pkg/operation"
+	"github.com/galevm/gale/pkg/store"
+	"github.com/galevm/gale/pkg/vm"
+)
+
+// newImages makes the image service: the catalog in the shipped and the
+// user's directories, the image store, and a view of which VMs use which
+// image file (read from each VM disk's backing file). It clears what a
+// killed galed left in the image work area.
+func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine *vm.Engine, st *store.Store, log *logrus.Logger) (*imageops.Service, error) {
+	maxImage, err := cfg.MaxImageBytes()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.ImageDir, 0o755); err != nil {
+		return nil, fmt.Errorf("image dir: %w", err)
+	}
+	if cfg.ImportDir != "" {
+		// Group gale may drop files here for import; nobody else may look.
+		if err := os.MkdirAll(cfg.ImportDir, 0o770); err != nil {
+			return nil, fmt.Errorf("import dir: %w", err)
+		}
+	}
+	users := func(ctx context.Context) (map[string][]string, error) {
+		vms, err := st.ListVMs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string][]string{}
+		for _, v := range vms {
+			info, err := disks.Info(ctx, engine.Paths(v.Name).DiskPath, disk.FormatQCOW2)
+			if err != nil || info.BackingFilename == "" {
+				continue
+			}
+			p := filepath.Clean(info.BackingFilename)
+			out[p] = append(out[p], v.Name)
+		}
+		return out, nil
+	}
+	svc, err := imageops.New(imageops.Config{
+		Catalog:       image.Catalog{Dirs: []string{cfg.CatalogDir, cfg.UserCatalogDir}},
+		Store:         imagestore.Store{Dir: cfg.ImageDir},
+		Ops:           ops,
+		Disks:         disks,
+		Users:         users,
+		Limits:        inspect.Limits{MaxVirtualSize: maxImage},
+		MaxImageBytes: maxImage,
+		ImportDir:     cfg.ImportDir,
+		Log:           log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.CleanUp(); err != nil {
+		log.WithError(err).Warn("clean image work area")
+	}
+	if entries, err := svc.CatalogProblems(); err == nil {
+		for _, e := range entries {
+			log.WithError(e).Warn("image catalog entry not usable")
+		}
+	}
+	return svc, nil
+}

@@ -1,0 +1,142 @@
+package imageops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/image"
+	"github.com/galevm/gale/pkg/imagestore"
+)
+
+// Delete removes the local file of an image: a pulled or built catalog
+// image (the catalog entry stays, so it can be pulled or built again) or
+// an imported image. It is refused, naming them, while VMs use the image,
+// and while another operation runs on it.
+func (s *Service) Delete(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	var path string
+	t, err := s.cfg.Catalog.Get(name)
+	switch {
+	case err == nil:
+		path = image.CachePath(s.cfg.Store.Dir, t)
+	case errors.Is(err, image.ErrUnknownTemplate):
+		path = s.cfg.Store.ImportedPath(name)
+	default:
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	op, err := s.begin("delete", name)
+	if err != nil {
+		return err
+	}
+	if !exists(path) {
+		err := fmt.Errorf("%w: %q has no local image to delete", ErrNotFound, name)
+		op.Done(err, "")
+		return err
+	}
+	users, err := s.users(ctx, path)
+	if err == nil && len(users) > 0 {
+		err = fmt.Errorf("%w: %q is the base of VM disks: %s (delete those VMs first)", ErrInUse, name, strings.Join(users, ", "))
+	}
+	if err == nil {
+		err = imagestore.Remove(path)
+	}
+	op.Done(err, "")
+	return err
+}
+
+// Prune removes what no VM needs: images built from older recipes, partial
+// downloads, leftovers of interrupted work and stray records; with All, also
+// every current image no VM uses. Files that VMs' disks are based on are
+// never removed. Images with an operation running are skipped.
+func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneResult, error) {
+	res := api.PruneResult{Removed: []string{}}
+	inUse := map[string]bool{}
+	if s.cfg.Users != nil {
+		m, err := s.cfg.Users(ctx)
+		if err != nil {
+			return res, fmt.Errorf("find the VMs using images: %w", err)
+		}
+		for p := range m {
+			inUse[p] = true
+		}
+	}
+	current := map[string]string{} // path -> image name
+	entries, err := s.cfg.Catalog.Entries()
+	if err != nil {
+		return res, err
+	}
+	for _, e := range entries {
+		if e.Template != nil {
+			current[image.CachePath(s.cfg.Store.Dir, e.Template)] = e.Name
+		}
+	}
+	imported, err := s.cfg.Store.ListImported()
+	if err != nil {
+		return res, err
+	}
+	for _, im := range imported {
+		current[im.Path] = im.Record.Name
+	}
+
+	var candidates []string
+	cached, _ := filepath.Glob(filepath.Join(s.cfg.Store.Dir, "*.qcow2"))
+	importedFiles, _ := filepath.Glob(filepath.Join(s.cfg.Store.ImportedDir(), "*.qcow2"))
+	for _, p := range append(cached, importedFiles...) {
+		name, isCurrent := current[p]
+		switch {
+		case inUse[p]:
+		case !isCurrent:
+			candidates = append(candidates, p)
+		case req.All && s.cfg.Ops.Active(target(name)) == "":
+			candidates = append(candidates, p)
+		}
+	}
+	// Records without an image, and partial downloads of images no pull is
+	// fetching right now.
+	records, _ := filepath.Glob(filepath.Join(s.cfg.Store.Dir, "*.qcow2.json"))
+	importedRecords, _ := filepath.Glob(filepath.Join(s.cfg.Store.ImportedDir(), "*.json"))
+	for _, r := range append(records, importedRecords...) {
+		img := strings.TrimSuffix(r, ".json")
+		if filepath.Dir(r) == s.cfg.Store.ImportedDir() {
+			img += ".qcow2"
+		}
+		if _, err := os.Stat(img); errors.Is(err, os.ErrNotExist) {
+			candidates = append(candidates, r)
+		}
+	}
+	downloads, _ := filepath.Glob(filepath.Join(s.cfg.Store.DownloadsDir(), "*"))
+	s.mu.Lock()
+	pulling := len(s.flights) > 0
+	s.mu.Unlock()
+	if !pulling {
+		candidates = append(candidates, downloads...)
+	}
+	sort.Strings(candidates)
+	for _, p := range candidates {
+		st, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		if !req.DryRun {
+			if strings.HasSuffix(p, ".qcow2") {
+				err = imagestore.Remove(p)
+			} else {
+				err = os.Remove(p)
+			}
+			if err != nil {
+				return res, fmt.Errorf("prune %s: %w", p, err)
+			}
+		}
+		res.Removed = append(res.Removed, p)
+		res.FreedBytes += imagestore.Allocated(st)
+	}
+	return res, nil
+}

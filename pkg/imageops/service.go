@@ -1,0 +1,188 @@
+// Package imageops is galed's image service: it lists the catalog and the
+// local images, resolves an image name for a VM create, and runs the long
+// image work as operations with progress: build, pull (also on demand from
+// a create), import, plus delete and prune.
+//
+// Operations on one image hold the target "image/<name>", so a build, pull,
+// import or delete of the same name never run at once. Downloads of the same
+// image are shared: a second pull, or a VM create that needs the image,
+// joins the running download instead of starting another.
+package imageops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/disk"
+	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/image"
+	"github.com/galevm/gale/pkg/image/inspect"
+	"github.com/galevm/gale/pkg/imagestore"
+	"github.com/galevm/gale/pkg/operation"
+)
+
+// Sentinel errors; galed maps them to status codes.
+var (
+	ErrInvalid  = errors.New("invalid image request")
+	ErrNotFound = errors.New("image not found")
+	ErrExists   = errors.New("image exists")
+	ErrInUse    = errors.New("image in use")
+)
+
+// DefaultMaxImageBytes caps a decompressed download (a decompression bomb
+// stops there).
+const DefaultMaxImageBytes int64 = 64 << 30
+
+// Users maps the absolute path of an image file to the VMs whose disks are
+// overlays of it.
+type Users func(ctx context.Context) (map[string][]string, error)
+
+// Config wires a Service. Catalog, Store and Ops are required.
+type Config struct {
+	Catalog image.Catalog
+	Store   imagestore.Store
+	Ops     *operation.Registry
+	// Disks converts images; nil means qemu-img from PATH.
+	Disks *disk.QemuImg
+	// Users finds the VMs that use an image; nil means none do.
+	Users Users
+	// HTTP is the client for downloads; nil means fetch's default.
+	HTTP *http.Client
+	// Limits bound what an imported or downloaded image may be.
+	Limits inspect.Limits
+	// MaxImageBytes caps decompressed downloads; 0 means DefaultMaxImageBytes.
+	MaxImageBytes int64
+	// ImportDir is the import area: callers other than root may import
+	// files below it (and only there); symlinks never lead out of it.
+	ImportDir string
+	// DownloadRetries is passed to fetch (0: its default).
+	DownloadRetries int
+	Log             logrus.FieldLogger
+}
+
+// Service implements the image API. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+	log logrus.FieldLogger
+
+	// ctx outlives requests: shared downloads run in it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	flights map[string]*flight
+}
+
+// New returns a Service. Close stops its background work.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store.Dir == "" || cfg.Ops == nil {
+		return nil, errors.New("imageops: Store.Dir and Ops are required")
+	}
+	if cfg.Disks == nil {
+		cfg.Disks = disk.NewQemuImg(nil)
+	}
+	if cfg.MaxImageBytes == 0 {
+		cfg.MaxImageBytes = DefaultMaxImageBytes
+	}
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{cfg: cfg, log: cfg.Log, ctx: ctx, cancel: cancel, flights: map[string]*flight{}}, nil
+}
+
+// Close cancels running image work (partial downloads stay for a resume)
+// and waits for it to end.
+func (s *Service) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// CleanUp removes what a killed galed left in the work area. Call it at
+// start, before any operation.
+func (s *Service) CleanUp() error { return s.cfg.Store.CleanTemp() }
+
+func target(name string) string { return "image/" + name }
+
+// checkName validates a local image name.
+func checkName(name string) error {
+	if err := hypervisor.ValidateName(name); err != nil {
+		return fmt.Errorf("%w: image name: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// begin starts an operation on the image, or fails with operation.ErrBusy.
+func (s *Service) begin(kind, name string) (*operation.Op, error) {
+	return s.cfg.Ops.Begin(kind, target(name))
+}
+
+// background runs fn as op's body in the service's context; fn returns
+// the failure detail (a log tail) with its error.
+func (s *Service) background(op *operation.Op, fn func(ctx context.Context) (string, error)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		detail, err := fn(s.ctx)
+		if err != nil {
+			s.log.WithFields(logrus.Fields{"op": op.ID(), "target": op.Info().Target}).WithError(err).Warn("image operation failed")
+		}
+		op.Done(err, detail)
+	}()
+}
+
+// users returns the VMs using the image file at path.
+func (s *Service) users(ctx context.Context, path string) ([]string, error) {
+	if s.cfg.Users == nil {
+		return nil, nil
+	}
+	m, err := s.cfg.Users(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find the VMs using %s: %w", path, err)
+	}
+	u := append([]string(nil), m[path]...)
+	sort.Strings(u)
+	return u, nil
+}
+
+func exists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// present returns api fields for an image file.
+func presentFile(img *api.Image, path string) {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return
+	}
+	img.Present, img.Path, img.SizeBytes = true, path, imagestore.Allocated(st)
+	if rec, err := imagestore.ReadRecord(path); err == nil {
+		img.Origin = rec.Origin
+	}
+}
+
+// CatalogProblems returns the load errors of catalog files, each naming the
+// file and field.
+func (s *Service) CatalogProblems() ([]error, error) {
+	entries, err := s.cfg.Catalog.Entries()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.Err != nil {
+			errs = append(errs, e.Err)
+		}
+	}
+	return errs, nil
+}

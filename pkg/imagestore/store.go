@@ -1,0 +1,213 @@
+// Package imagestore keeps gale's local images: the files VMs are created
+// from and a record of where each came from.
+//
+// Layout under Dir (galed's image_dir, /var/lib/gale/images):
+//
+//	<name>-<hash12>.qcow2        a catalog template, built or pulled
+//	<name>-<hash12>.qcow2.json   its Record (pulled images; built ones may lack it)
+//	imported/<name>.qcow2        an imported disk
+//	imported/<name>.json         its Record (origin and pre-flight report)
+//	.tmp/                        work files of running builds, pulls and imports
+//	.downloads/                  partial downloads, kept so a pull can resume
+//
+// Files appear under their final names only when complete (rename or link
+// from .tmp), so a reader never sees half an image. CleanTemp, run when
+// galed starts, removes what a killed galed left in .tmp.
+package imagestore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/galevm/gale/pkg/preflight"
+)
+
+// Origins of a local image.
+const (
+	OriginBuilt    = "built"
+	OriginPulled   = "pulled"
+	OriginImported = "imported"
+)
+
+// Readiness modes: how gale decides that a VM from the image is ready.
+const (
+	ReadyCloudInit = "cloud-init" // cloud-init finished (the default)
+	ReadyAgent     = "agent"      // the guest agent answers
+	ReadyTCP       = "tcp"        // a TCP port of the guest accepts connections
+	ReadyBoot      = "boot"       // the domain runs; nothing in the guest to ask
+)
+
+// Record says where a local image came from.
+type Record struct {
+	Name   string `json:"name"`
+	Origin string `json:"origin"`
+	// Source is the URL (pulled) or what was imported: a path, "stdin".
+	Source string `json:"source,omitempty"`
+	// SourceFormat is the format of the source before conversion.
+	SourceFormat string `json:"source_format,omitempty"`
+	// SourceBytes is the size of the source as read.
+	SourceBytes int64 `json:"source_bytes,omitempty"`
+	// SourceSHA256 is the sha256 of the source as read.
+	SourceSHA256 string `json:"source_sha256,omitempty"`
+	// Verified is the digest the download was checked against ("sha512:...").
+	Verified string `json:"verified,omitempty"`
+	// VirtualSize is the image's virtual size in bytes.
+	VirtualSize int64     `json:"virtual_size,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	// OS is what pre-flight found (imported images).
+	OS string `json:"os,omitempty"`
+	// Boot is "bios" or "uefi".
+	Boot string `json:"boot,omitempty"`
+	// Readiness is one of the Ready* modes; ReadyPort goes with ReadyTCP.
+	Readiness string `json:"readiness,omitempty"`
+	ReadyPort int    `json:"ready_port,omitempty"`
+	// Preflight is the readiness report of an imported system.
+	Preflight *preflight.Report `json:"preflight,omitempty"`
+	// Prepared lists the changes --prepare made.
+	Prepared []preflight.Change `json:"prepared,omitempty"`
+}
+
+// Store is the image directory. The zero value is not usable: set Dir.
+type Store struct {
+	Dir string
+}
+
+// ImportedDir holds imported images.
+func (s Store) ImportedDir() string { return filepath.Join(s.Dir, "imported") }
+
+// ImportedPath is where the imported image called name lives.
+func (s Store) ImportedPath(name string) string {
+	return filepath.Join(s.ImportedDir(), name+".qcow2")
+}
+
+// DownloadsDir keeps partial downloads between attempts.
+func (s Store) DownloadsDir() string { return filepath.Join(s.Dir, ".downloads") }
+
+// RecordPath is the record beside an image: the image path with ".json"
+// (pulled and built) or, for imported images, <name>.json.
+func RecordPath(imagePath string) string {
+	if filepath.Base(filepath.Dir(imagePath)) == "imported" {
+		return strings.TrimSuffix(imagePath, ".qcow2") + ".json"
+	}
+	return imagePath + ".json"
+}
+
+// TempDir makes a fresh work directory under Dir/.tmp. The caller removes
+// it when done; CleanTemp removes what a killed process left.
+func (s Store) TempDir(prefix string) (string, error) {
+	base := filepath.Join(s.Dir, ".tmp")
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return "", fmt.Errorf("image work area: %w", err)
+	}
+	d, err := os.MkdirTemp(base, prefix+"-")
+	if err != nil {
+		return "", fmt.Errorf("image work area: %w", err)
+	}
+	return d, nil
+}
+
+// CleanTemp removes every work directory under Dir/.tmp. Call it only when
+// no build, pull or import runs (galed's start-up).
+func (s Store) CleanTemp() error {
+	if err := os.RemoveAll(filepath.Join(s.Dir, ".tmp")); err != nil {
+		return fmt.Errorf("clean image work area: %w", err)
+	}
+	return nil
+}
+
+// WriteRecord writes r beside imagePath, atomically (temporary file and
+// rename).
+func WriteRecord(imagePath string, r Record) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode image record: %w", err)
+	}
+	dst := RecordPath(imagePath)
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write image record: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write image record: %w", err)
+	}
+	return nil
+}
+
+// ReadRecord reads the record beside imagePath; a missing record wraps
+// os.ErrNotExist.
+func ReadRecord(imagePath string) (Record, error) {
+	data, err := os.ReadFile(RecordPath(imagePath))
+	if err != nil {
+		return Record{}, fmt.Errorf("read image record: %w", err)
+	}
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Record{}, fmt.Errorf("read image record %s: %w", RecordPath(imagePath), err)
+	}
+	return r, nil
+}
+
+// Imported is one imported image on disk.
+type Imported struct {
+	Path   string
+	Size   int64 // bytes on disk
+	Record Record
+}
+
+// ListImported returns the imported images that are complete (image and
+// record both present), sorted by name.
+func (s Store) ListImported() ([]Imported, error) {
+	files, err := filepath.Glob(filepath.Join(s.ImportedDir(), "*.qcow2"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []Imported
+	for _, f := range files {
+		rec, err := ReadRecord(f)
+		if err != nil {
+			continue
+		}
+		st, err := os.Stat(f)
+		if err != nil {
+			continue
+		}
+		out = append(out, Imported{Path: f, Size: Allocated(st), Record: rec})
+	}
+	return out, nil
+}
+
+// Publish moves a finished image from the work area to dst without ever
+// replacing an existing file: it hard-links src to dst (which fails if dst
+// exists, with an error matching os.ErrExist) and then removes src. The
+// record, if any, must be written first, so a complete image always has one.
+func Publish(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("publish image: %w", err)
+	}
+	if err := os.Link(src, dst); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("publish image: %s: %w", dst, os.ErrExist)
+		}
+		return fmt.Errorf("publish image: %w", err)
+	}
+	_ = os.Remove(src)
+	return nil
+}
+
+// Remove deletes an image and its record. Missing files are not an error.
+func Remove(imagePath string) error {
+	for _, p := range []string{imagePath, RecordPath(imagePath)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove image: %w", err)
+		}
+	}
+	return nil
+}
