@@ -99,7 +99,7 @@ for n in debian-12 debian-12-cloud debian-13-cloud ubuntu-22.04 ubuntu-24.04 fed
 	[[ " $names " == *" $n "* ]] && ok "catalog lists $n" || bad "catalog misses $n: $names"
 done
 [ "$(json "[i['kind'] for i in d if i['name']=='broken'][0]" <<<"$LAST_OUT")" = invalid ] &&
-	json "[i['error'] for i in d if i['name']=='broken'][0]" <<<"$LAST_OUT" | grep -q "broken.yaml: boot" &&
+	json "[i['error'] for i in d if i['name']=='broken'][0]" <<<"$LAST_OUT" | grep -q "broken.yaml: defaults.cpus" &&
 	ok "a broken user catalog file is listed with its file and field" || bad "broken entry: $LAST_OUT"
 [ "$(json "[i['present'] for i in d if i['name']=='debian-12'][0]" <<<"$LAST_OUT")" = True ] && ok "debian-12 is present" || bad "debian-12 not present"
 expect "image show ubuntu-24.04" 0 gale image show ubuntu-24.04
@@ -195,7 +195,9 @@ after=$(find "$D/images" | sort | md5sum)
 expect "a raw import of a file with a qcow2 header" 0 gale image import "$H/backing.qcow2" --name rawhdr --format raw --no-preflight
 path=$(gale image show rawhdr -o json | json "d['path']")
 qemu-img compare -q -f raw -F qcow2 "$H/backing.qcow2" "$path" && ok "it holds the file's own bytes, header not interpreted" || bad "rawhdr content differs"
-[ "$(gale image show rawhdr -o json | json "d['virtual_size']")" = "$(stat -c %s "$H/backing.qcow2")" ] && ok "its size is the file's, not the backing file's" || bad "rawhdr size"
+# qemu rounds a raw image's size up to whole 512-byte sectors.
+[ "$(gale image show rawhdr -o json | json "d['virtual_size']")" = "$(( ($(stat -c %s "$H/backing.qcow2") + 511) / 512 * 512 ))" ] &&
+	ok "its size is the file's, not the 1 GiB its header claims" || bad "rawhdr size: $(gale image show rawhdr -o json)"
 # Callers other than root only reach files through the import area.
 gid=$(getent group gale | cut -d: -f3)
 if [ -n "$gid" ]; then
@@ -219,6 +221,8 @@ ip=$(gale vm ip web)
 page=$(curl -sS --max-time 10 "http://$ip/")
 [[ "$page" == *"Hello from web"* ]] && ok "the port-ready VM serves its page" || bad "page = '$page'"
 
+expect "vm delete web" 0 gale vm delete web
+
 # --- a VM from an imported VMDK without cloud-init: readiness by the agent
 cp --sparse=always "$D/work/disk.raw" "$D/work/nocloud.raw"
 off=$(( $(sfdisk -J "$D/work/nocloud.raw" | json "d['partitiontable']['partitions'][0]['start']") * 512 ))
@@ -237,7 +241,6 @@ expect "exec in the imported VM" 0 gale vm exec legacy1 -- cat /etc/debian_versi
 expect "delete an image a VM uses is refused" 4 gale image delete legacy
 grep -q legacy1 <<<"$LAST_OUT" && ok "the refusal names the VM" || bad "in-use refusal: $LAST_OUT"
 expect "vm delete legacy1" 0 gale vm delete legacy1
-expect "vm delete web" 0 gale vm delete web
 expect "delete legacy" 0 gale image delete legacy
 [ -e "$D/images/imported/legacy.qcow2" ] && bad "legacy still on disk" || ok "legacy is gone"
 stale=$D/images/debian-12-000000000000.qcow2

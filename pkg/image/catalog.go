@@ -92,3 +92,16 @@ func loadEntry(name, file string) Entry {
 	}
 	return e
 }
+
+// ErrBadName: a string that cannot be an image name.
+var ErrBadName = errors.New("invalid image name")
+
+// ValidateName checks an image name: 1-63 characters of lower-case letters,
+// digits, '.' and '-', starting with a letter or digit ("ubuntu-24.04").
+// Such a name is safe as a file name: it has no '/', and is never "." or "..".
+func ValidateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("%w: %q: use 1-63 lower-case letters, digits, '.' and '-', starting with a letter or digit", ErrBadName, name)
+	}
+	return nil
+}

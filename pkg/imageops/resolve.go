@@ -20,7 +20,7 @@ var _ vm.ImageResolver = (*Service)(nil)
 // not on disk yet resolves with Fetch set: the create downloads it. A build
 // recipe that is not built is an error saying which command builds it.
 func (s *Service) Resolve(name string) (vm.ResolvedImage, error) {
-	if err := hypervisor.ValidateName(name); err != nil {
+	if err := image.ValidateName(name); err != nil {
 		return vm.ResolvedImage{}, fmt.Errorf("%w: image: %w", vm.ErrInvalid, err)
 	}
 	t, err := s.cfg.Catalog.Get(name)

@@ -22,7 +22,6 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/disk"
-	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/image"
 	"github.com/galevm/gale/pkg/image/inspect"
 	"github.com/galevm/gale/pkg/imagestore"
@@ -115,8 +114,8 @@ func target(name string) string { return "image/" + name }
 
 // checkName validates a local image name.
 func checkName(name string) error {
-	if err := hypervisor.ValidateName(name); err != nil {
-		return fmt.Errorf("%w: image name: %w", ErrInvalid, err)
+	if err := image.ValidateName(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }

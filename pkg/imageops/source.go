@@ -48,8 +48,10 @@ func (s *Service) openSource(path string, who Caller) (*os.File, error) {
 			return nil, fmt.Errorf("open import area: %w", err)
 		}
 		defer unix.Close(dir)
+		// Symlinks that stay inside the area are followed; one that leads
+		// out fails with EXDEV.
 		fd, err := unix.Openat2(dir, rel, &unix.OpenHow{
-			Flags:   uint64(flags),
+			Flags:   uint64(flags &^ unix.O_NOFOLLOW),
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
 		})
 		if err != nil {

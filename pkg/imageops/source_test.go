@@ -1,0 +1,77 @@
+package imageops
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestOpenSource(t *testing.T) {
+	area := t.TempDir()
+	outside := t.TempDir()
+	write := func(p string) string {
+		t.Helper()
+		if err := os.WriteFile(p, []byte("disk"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	inArea := write(filepath.Join(area, "disk.raw"))
+	hostFile := write(filepath.Join(outside, "secret"))
+	if err := os.Symlink("disk.raw", filepath.Join(area, "alias.raw")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(hostFile, filepath.Join(area, "escape.raw")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../"+filepath.Base(outside)+"/secret", filepath.Join(area, "relescape.raw")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(area, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{cfg: Config{ImportDir: area}}
+	root, user := Caller{UID: 0, Known: true}, Caller{UID: 1000, Known: true}
+	tests := []struct {
+		name, path string
+		who        Caller
+		want       string // "" means it opens
+	}{
+		{"root reads any path", hostFile, root, ""},
+		{"root is refused a symlink", filepath.Join(area, "alias.raw"), root, "is a symlink"},
+		{"root, relative path", "disk.raw", root, "absolute"},
+		{"root, unclean path", area + "/../" + filepath.Base(area) + "/disk.raw", root, "clean"},
+		{"user inside the area", inArea, user, ""},
+		{"user, symlink inside the area", filepath.Join(area, "alias.raw"), user, ""},
+		{"user, host path", hostFile, user, "only root"},
+		{"unknown caller, host path", hostFile, Caller{}, "only root"},
+		{"user, absolute symlink out of the area", filepath.Join(area, "escape.raw"), user, "out of the import area"},
+		{"user, relative symlink out of the area", filepath.Join(area, "relescape.raw"), user, "out of the import area"},
+		{"user, the area itself", area, user, "only root"},
+		{"FIFO", filepath.Join(area, "fifo"), root, "not a regular file or block device"},
+		{"directory", outside, root, "not a regular file or block device"},
+		{"missing", filepath.Join(area, "nope"), user, "does not exist"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := s.openSource(tt.path, tt.who)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("openSource: %v", err)
+				}
+				f.Close()
+				return
+			}
+			if err == nil {
+				f.Close()
+				t.Fatalf("opened %s, want an error containing %q", tt.path, tt.want)
+			}
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrInvalid containing %q", err, tt.want)
+			}
+		})
+	}
+}
