@@ -48,6 +48,10 @@ head -c 5G /dev/zero | zstd -q -1 -T0 >"$W/bomb.raw.zst"
 port=18080
 python3 -m http.server --bind 127.0.0.1 --directory "$W" "$port" >"$D/http.log" 2>&1 &
 http_pid=$!
+# A second server cuts the first download of each file half-way.
+cutport=18090
+python3 scripts/lib/cutserver.py "$W" "$cutport" >"$D/cut.log" 2>&1 &
+cut_pid=$!
 entry() { # entry NAME FILE FORMAT SUMS
 	cat >"$D/catalog/$1.yaml" <<YAML
 name: $1
@@ -67,12 +71,13 @@ entry loop-raw debian.raw.zst raw SHA256SUMS
 entry loop-wrongsum debian.qcow2.gz qcow2 WRONGSUMS
 entry loop-bomb bomb.raw.zst raw BOMBSUMS
 sed "s#127.0.0.1:$port#127.0.0.1:1#" "$D/catalog/loop-qcow2.yaml" | sed 's/name: loop-qcow2/name: loop-offline/' >"$D/catalog/loop-offline.yaml"
+sed "s#127.0.0.1:$port/debian#127.0.0.1:$cutport/debian#" "$D/catalog/loop-qcow2.yaml" | sed 's/name: loop-qcow2/name: loop-cut/' >"$D/catalog/loop-cut.yaml"
 printf 'name: broken\nos: debian\nboot: floppy\n' >"$D/catalog/broken.yaml"
 
 GALED_PID=
 finish() {
 	[ -n "$GALED_PID" ] && kill "$GALED_PID" 2>/dev/null
-	kill "$http_pid" 2>/dev/null
+	kill "$http_pid" "$cut_pid" 2>/dev/null
 	echo
 	if [ "$failed" -ne 0 ]; then
 		echo "----- galed log (last 80 lines) -----"
@@ -124,6 +129,10 @@ pulled=$(json "d['path']" <<<"$LAST_OUT")
 qemu-img compare -q -f qcow2 -F qcow2 "$tmpl" "$pulled" && ok "pulled image equals the served one" || bad "pulled image differs"
 expect "pulling it again is immediate" 0 gale image pull loop-qcow2
 grep -qw present <<<"$LAST_OUT" && ok "second pull found it present" || bad "second pull: $LAST_OUT"
+expect "a pull whose connection is cut half-way" 0 gale image pull loop-cut
+[ "$(grep -c '"GET /debian.qcow2.gz' "$D/cut.log")" = 2 ] && ok "it resumed with a second request" || bad "cut server log: $(cat "$D/cut.log")"
+path=$(gale image show loop-cut -o json | json "d['path']")
+qemu-img compare -q -f qcow2 -F qcow2 "$tmpl" "$path" && ok "the resumed image is whole and verified" || bad "resumed image differs"
 expect "a wrong checksum fails the pull" 1 gale image pull loop-wrongsum
 grep -q "checksum" <<<"$LAST_OUT" && ok "the failure names the checksum" || bad "wrong checksum output: $LAST_OUT"
 nothing_left loop-wrongsum
@@ -159,6 +168,15 @@ for fmt in raw qcow2 vmdk vpc vhdx vdi; do
 	path=$(gale image show "imp-$fmt" -o json | json "d['path']")
 	qemu-img compare -q -f qcow2 -F qcow2 "$tmpl" "$path" && ok "imported $fmt has the template's content" || bad "imported $fmt differs"
 done
+loop=$(losetup -f --show -r "$D/work/disk.raw" 2>/dev/null)
+if [ -n "$loop" ]; then
+	expect "import a block device" 0 gale image import "$loop" --name imp-blockdev --format raw --no-preflight
+	losetup -d "$loop"
+	path=$(gale image show imp-blockdev -o json | json "d['path']")
+	qemu-img compare -q -f qcow2 -F qcow2 "$tmpl" "$path" && ok "the block device import has the template's content" || bad "block device import differs"
+else
+	bad "no loop device to test a block device import"
+fi
 expect "import of a raw file without --format is refused" 2 gale image import "$D/work/disk.raw" --name guessme
 expect "import from a stream" 0 bash -c "cat '$D/work/disk.raw' | '$repo/bin/gale' image import - --name imp-stream --format raw --no-preflight"
 [ "$(gale image show imp-stream -o json | json "d['record']['source']")" = stdin ] && ok "the stream import records its source" || bad "stream record"
@@ -227,8 +245,22 @@ expect "vm delete web" 0 gale vm delete web
 cp --sparse=always "$D/work/disk.raw" "$D/work/nocloud.raw"
 off=$(( $(sfdisk -J "$D/work/nocloud.raw" | json "d['partitiontable']['partitions'][0]['start']") * 512 ))
 debugfs -w -R "rm /usr/bin/cloud-init" "$D/work/nocloud.raw?offset=$off" >/dev/null 2>&1
+# ...and an fstab that names the disk the way a physical server's would.
+debugfs -R "cat /etc/fstab" "$D/work/nocloud.raw?offset=$off" 2>/dev/null | sed -E 's#^(UUID|LABEL)=[^[:space:]]+([[:space:]]+/[[:space:]])#/dev/sda1\2#' >"$D/work/fstab"
+grep -q "^/dev/sda1" "$D/work/fstab" || echo "/dev/sda1 / ext4 defaults 0 1" >"$D/work/fstab"
+debugfs -w -R "rm /etc/fstab" "$D/work/nocloud.raw?offset=$off" >/dev/null 2>&1
+debugfs -w -R "write $D/work/fstab /etc/fstab" "$D/work/nocloud.raw?offset=$off" >/dev/null 2>&1
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$D/work/nocloud.raw" "$D/work/legacy.vmdk"
-expect "import a VMDK without cloud-init" 0 gale image import "$D/work/legacy.vmdk" --name legacy
+vmdk_sum=$(md5sum <"$D/work/legacy.vmdk")
+expect "pre-flight of a VMDK whose fstab names /dev/sda1 (no --prepare)" 0 gale image import "$D/work/legacy.vmdk" --name legacy-asis
+grep -q "warn *device-names" <<<"$LAST_OUT" && ok "pre-flight warns about the device name" || bad "pre-flight: $LAST_OUT"
+expect "import a VMDK without cloud-init, with --prepare" 0 gale image import "$D/work/legacy.vmdk" --name legacy --prepare
+grep -q "changed *device-names" <<<"$LAST_OUT" && ok "--prepare reports the device-name change" || bad "prepare: $LAST_OUT"
+qemu-img convert -f qcow2 -O raw "$(gale image show legacy -o json | json "d['path']")" "$D/work/prepared.raw"
+debugfs -R "cat /etc/fstab" "$D/work/prepared.raw?offset=$off" 2>/dev/null | grep -q "^/dev/vda1" &&
+	ok "the prepared image's fstab names /dev/vda1" || bad "prepared fstab: $(debugfs -R 'cat /etc/fstab' "$D/work/prepared.raw?offset=$off" 2>&1)"
+rm -f "$D/work/prepared.raw"
+[ "$(md5sum <"$D/work/legacy.vmdk")" = "$vmdk_sum" ] && ok "--prepare left the source VMDK unmodified" || bad "the source VMDK changed"
 expect "image show legacy" 0 gale image show legacy -o json
 [ "$(json "d['readiness']" <<<"$LAST_OUT")" = agent ] && ok "pre-flight chose the guest agent for readiness" || bad "readiness: $LAST_OUT"
 t0=$(date +%s)
