@@ -255,6 +255,7 @@ EXAMPLES:
 			&cli.StringFlag{Name: "boot", Usage: "firmware the system boots with: bios (default) or uefi"},
 			&cli.BoolFlag{Name: "prepare", Usage: "fix what pre-flight finds (device names; drivers and agent need virt-customize)"},
 			&cli.BoolFlag{Name: "no-preflight", Usage: "skip the pre-flight readiness report"},
+			&cli.BoolFlag{Name: "no-checksum", Usage: "do not record the source file's sha256 (it reads the whole virtual disk, holes included)"},
 			&cli.IntFlag{Name: "ready-port", Usage: "TCP port that tells a VM is ready, for systems without cloud-init or guest agent"},
 			&cli.BoolFlag{Name: "no-wait", Usage: "print the operation ID and return"},
 		},
@@ -265,7 +266,8 @@ EXAMPLES:
 			}
 			req := api.ImportImageRequest{
 				Name: c.String("name"), Format: c.String("format"), Boot: c.String("boot"),
-				Prepare: c.Bool("prepare"), NoPreflight: c.Bool("no-preflight"), ReadyPort: c.Int("ready-port"),
+				Prepare: c.Bool("prepare"), NoPreflight: c.Bool("no-preflight"), NoChecksum: c.Bool("no-checksum"),
+				ReadyPort: c.Int("ready-port"),
 			}
 			if req.Name == "" {
 				return usageErrorf(c, "missing --name: gale image import %s --name NAME", src)

@@ -273,6 +273,10 @@ type ImportImageRequest struct {
 	Prepare bool `json:"prepare,omitempty"`
 	// NoPreflight skips the readiness report.
 	NoPreflight bool `json:"no_preflight,omitempty"`
+	// NoChecksum skips the sha256 of a source file (which reads all of
+	// it, holes included, and can take longer than the conversion). A
+	// stream is always hashed as it arrives.
+	NoChecksum bool `json:"no_checksum,omitempty"`
 	// ReadyPort is the TCP port that tells a VM from the image is ready
 	// when the image has neither cloud-init nor a guest agent.
 	ReadyPort int `json:"ready_port,omitempty"`

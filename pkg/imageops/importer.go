@@ -257,11 +257,13 @@ func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, str
 	}
 	defer os.RemoveAll(tmp)
 
+	// The source's sha256 is computed alongside the conversion.
 	hashed := make(chan hashResult, 1)
-	if sum == "" {
-		go func() { hashed <- hashFile(ctx, src) }()
-	} else {
+	switch {
+	case sum != "", req.NoChecksum:
 		hashed <- hashResult{sum: sum}
+	default:
+		go func() { hashed <- hashFile(ctx, src) }()
 	}
 
 	qcow := filepath.Join(tmp, "image.qcow2")

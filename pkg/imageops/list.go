@@ -83,15 +83,19 @@ func (s *Service) Show(ctx context.Context, name string) (api.ImageDetail, error
 		if rerr != nil || !exists(path) {
 			return api.ImageDetail{}, fmt.Errorf("%w: %q is neither in the catalog nor imported (see `gale image list`)", ErrNotFound, name)
 		}
-		d.Image = api.Image{Name: name, Kind: api.ImageKindImport, OS: rec.OS}
+		d.Image = importedImage(imagestore.Imported{Path: path, Record: rec})
 		presentFile(&d.Image, path)
-		d.Boot, d.Readiness, d.SourceURL = rec.Boot, rec.Readiness, ""
+		d.Boot, d.Readiness = rec.Boot, rec.Readiness
+		if rec.Readiness == imagestore.ReadyTCP {
+			d.Readiness = fmt.Sprintf("%s:%d", rec.Readiness, rec.ReadyPort)
+		}
 		if rec.Origin == imagestore.OriginPulled {
 			d.SourceURL = rec.Source
 			d.Checksum = rec.Verified
 		}
 	default:
 		d.Image = api.Image{Name: name, Kind: "invalid", Error: err.Error()}
+		d.UsedBy = []string{}
 		return d, nil
 	}
 	if d.Present {

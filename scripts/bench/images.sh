@@ -46,13 +46,15 @@ qemu-img convert -f raw -O vmdk "$src" "$work/server.vmdk"
 sync
 echo "source: 4 GiB virtual, $(du -m "$src" | cut -f1) MiB allocated (raw), $(du -m "$work/server.vmdk" | cut -f1) MiB (vmdk)"
 
-reset_import="bin/gale image delete bench >/dev/null 2>&1 || true; rm -f $work/plain.qcow2"
+# sync: the previous run's output must not be written back during the next.
+reset_import="bin/gale image delete bench >/dev/null 2>&1 || true; rm -f $work/plain.qcow2; sync"
 for fmt in raw vmdk; do
 	f=$work/server.$fmt
 	hyperfine --runs "$runs" --warmup 1 --export-markdown "$work/import-$fmt.md" --prepare "$reset_import" \
 		-n "qemu-img convert -O qcow2 ($fmt)" "qemu-img convert -f $fmt -O qcow2 $f $work/plain.qcow2" \
-		-n "gale image import --no-preflight ($fmt)" "bin/gale image import $f --name bench --format $fmt --no-preflight" \
-		-n "gale image import ($fmt, with pre-flight)" "bin/gale image import $f --name bench --format $fmt" >/dev/null
+		-n "gale image import --no-preflight --no-checksum ($fmt)" "bin/gale image import $f --name bench --format $fmt --no-preflight --no-checksum" \
+		-n "gale image import --no-preflight ($fmt, sha256)" "bin/gale image import $f --name bench --format $fmt --no-preflight" \
+		-n "gale image import ($fmt, sha256 and pre-flight)" "bin/gale image import $f --name bench --format $fmt" >/dev/null
 	cat "$work/import-$fmt.md"
 	echo
 done
@@ -64,7 +66,7 @@ python3 -m http.server --bind 127.0.0.1 --directory "$work/www" 18081 >/dev/null
 http_pid=$!
 for _ in $(seq 1 50); do curl -sf -o /dev/null -r 0-0 http://127.0.0.1:18081/server.qcow2 && break; sleep 0.1; done
 size=$(du -m "$work/www/server.qcow2" | cut -f1)
-reset_pull="bin/gale image delete pulled >/dev/null 2>&1 || true; rm -rf $work/images/.downloads $work/curl.qcow2"
+reset_pull="bin/gale image delete pulled >/dev/null 2>&1 || true; rm -rf $work/images/.downloads $work/curl.qcow2; sync"
 hyperfine --runs "$runs" --warmup 1 --export-markdown "$work/pull.md" --prepare "$reset_pull" \
 	-n "curl -o + sha256sum ($size MiB)" "curl -sS -o $work/curl.qcow2 http://127.0.0.1:18081/server.qcow2 && sha256sum $work/curl.qcow2" \
 	-n "gale image pull URL --sha256 ($size MiB)" "bin/gale image pull http://127.0.0.1:18081/server.qcow2 --name pulled --sha256 $sum" >/dev/null
