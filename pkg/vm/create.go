@@ -79,6 +79,10 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 	return op.Info(), nil
 }
 
+// noCloudInitAddressTimeout bounds the wait for an address of a VM whose
+// image has no cloud-init (see awaitReady).
+const noCloudInitAddressTimeout = 10 * time.Second
+
 // StagePull is the create stage that downloads an image not pulled yet.
 const StagePull = "pull"
 
@@ -185,7 +189,14 @@ func (s *Service) awaitReady(ctx context.Context, op *operation.Op, name string)
 		return res.OutputTail, err
 	}
 
-	actx, cancel := context.WithTimeout(ctx, s.cfg.AddressTimeout)
+	// A guest without cloud-init keeps the network configuration it had
+	// elsewhere and may never take a lease here: do not hold its create
+	// for long.
+	addrWait := s.cfg.AddressTimeout
+	if check.Mode == ReadyAgent || check.Mode == ReadyBoot {
+		addrWait = min(addrWait, noCloudInitAddressTimeout)
+	}
+	actx, cancel := context.WithTimeout(ctx, addrWait)
 	addrs, aerr := WaitAddress(actx, s.drv, name)
 	cancel()
 	ips := make([]string, 0, len(addrs))

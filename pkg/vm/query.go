@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path"
 	"slices"
 	"time"
@@ -111,14 +113,46 @@ func (s *Service) Exec(ctx context.Context, name string, req api.ExecRequest) (a
 	return api.ExecResponse{ExitCode: res.ExitCode, Signal: res.Signal, Stdout: res.Stdout, Stderr: res.Stderr}, nil
 }
 
-// Logs returns cloud-init's output log from the guest.
+// consoleTailBytes bounds how much of the serial console Logs returns.
+const consoleTailBytes = 256 << 10
+
+// Logs returns cloud-init's output log from the guest. A guest without one
+// (no cloud-init, or no guest agent to read it through) gets the end of its
+// serial console instead, under a first line that says so.
 func (s *Service) Logs(ctx context.Context, name string) ([]byte, error) {
 	res, err := s.Exec(ctx, name, api.ExecRequest{Command: []string{"/bin/cat", outputLogPath}, Timeout: api.Duration(30 * time.Second)})
+	if err == nil && res.ExitCode == 0 {
+		return res.Stdout, nil
+	}
+	if err != nil && !errors.Is(err, ErrNotRunning) {
+		return nil, err
+	}
+	why := "the guest agent does not answer"
+	if err == nil {
+		why = fmt.Sprintf("the guest has no %s", outputLogPath)
+	}
+	console, cerr := tailFile(s.cfg.Engine.Paths(name).ConsoleLog, consoleTailBytes)
+	if cerr != nil {
+		return nil, fmt.Errorf("logs of %q: %s, and its serial console log cannot be read: %w", name, why, cerr)
+	}
+	return append([]byte(fmt.Sprintf("# serial console of %s (%s)\n", name, why)), console...), nil
+}
+
+// tailFile returns at most the last n bytes of the file at path.
+func tailFile(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if res.ExitCode != 0 {
-		return nil, fmt.Errorf("read %s in %q: exit %d: %s", outputLogPath, name, res.ExitCode, res.Stderr)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
 	}
-	return res.Stdout, nil
+	off := max(st.Size()-n, 0)
+	buf := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf, nil
 }

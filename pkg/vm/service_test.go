@@ -376,6 +376,19 @@ func TestPowerDeleteExecLogs(t *testing.T) {
 			t.Fatalf("Exec = %v", err)
 		}
 	})
+	t.Run("logs fall back to the serial console", func(t *testing.T) {
+		if _, err := h.svc.Logs(ctx, "web"); err == nil {
+			t.Fatal("Logs without agent or console log succeeded")
+		}
+		console := h.svc.cfg.Engine.Paths("web").ConsoleLog
+		if err := os.WriteFile(console, []byte("Booting Linux"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b, err := h.svc.Logs(ctx, "web")
+		if err != nil || !strings.HasPrefix(string(b), "# serial console of web") || !strings.HasSuffix(string(b), "Booting Linux") {
+			t.Fatalf("Logs = %q, %v", b, err)
+		}
+	})
 	t.Run("delete", func(t *testing.T) {
 		op, err := h.svc.Delete(ctx, "web", DeleteOptions{})
 		if err != nil {
