@@ -68,6 +68,7 @@ for _ in $(seq 1 50); do curl -sf -o /dev/null -r 0-0 http://127.0.0.1:18081/ser
 size=$(du -m "$work/www/server.qcow2" | cut -f1)
 reset_pull="bin/gale image delete pulled >/dev/null 2>&1 || true; rm -rf $work/images/.downloads $work/curl.qcow2; sync"
 hyperfine --runs "$runs" --warmup 1 --export-markdown "$work/pull.md" --prepare "$reset_pull" \
+	-n "curl -o ($size MiB)" "curl -sS -o $work/curl.qcow2 http://127.0.0.1:18081/server.qcow2" \
 	-n "curl -o + sha256sum ($size MiB)" "curl -sS -o $work/curl.qcow2 http://127.0.0.1:18081/server.qcow2 && sha256sum $work/curl.qcow2" \
 	-n "gale image pull URL --sha256 ($size MiB)" "bin/gale image pull http://127.0.0.1:18081/server.qcow2 --name pulled --sha256 $sum" >/dev/null
 cat "$work/pull.md"
