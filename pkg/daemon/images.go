@@ -32,7 +32,12 @@ func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine 
 	}
 	if cfg.ImportDir != "" {
 		// Group gale may drop files here for import; nobody else may look.
+		// Setgid, so what they drop stays in the group.
 		if err := os.MkdirAll(cfg.ImportDir, 0o770); err != nil {
+			return nil, fmt.Errorf("import dir: %w", err)
+		}
+		giveToGroup(cfg.ImportDir)
+		if err := os.Chmod(cfg.ImportDir, 0o770|os.ModeSetgid); err != nil {
 			return nil, fmt.Errorf("import dir: %w", err)
 		}
 	}

@@ -34,14 +34,19 @@ func Listen(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	if g, err := user.LookupGroup("gale"); err == nil {
-		if gid, err := strconv.Atoi(g.Gid); err == nil {
-			_ = os.Chown(path, -1, gid)
-		}
-	}
+	giveToGroup(path)
 	if err := os.Chmod(path, 0o660); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("chmod socket: %w", err)
 	}
 	return l, nil
+}
+
+// giveToGroup makes group gale (when it exists) the group of path.
+func giveToGroup(path string) {
+	if g, err := user.LookupGroup("gale"); err == nil {
+		if gid, err := strconv.Atoi(g.Gid); err == nil {
+			_ = os.Chown(path, -1, gid)
+		}
+	}
 }
