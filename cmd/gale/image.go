@@ -11,6 +11,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/client"
+	"github.com/galevm/gale/pkg/image/inspect"
 )
 
 // imageCommand is `gale image` and its subcommands.
@@ -242,13 +243,14 @@ func imageImportCommand(d deps) *cli.Command {
    device names in fstab and the bootloader, guest agent, cloud-init);
    --prepare fixes what it can and lists each change.
 
-   As root, gale reads SOURCE in place. Other users' files are streamed
-   to galed, unless they are in galed's import area.
+   As root, gale has galed read SOURCE in place; SOURCE must not be a
+   symlink (name what it points to: readlink -f). For other users, gale
+   reads SOURCE with their own permissions and streams it to galed.
 
 EXAMPLES:
    gale image import legacy-web.vmdk --name legacy-web
    ssh root@server dd if=/dev/sda bs=4M | gale image import - --name legacy-web --format raw
-   gale image import /dev/vg0/old-root --name old-root --format raw --prepare`,
+   gale image import "$(readlink -f /dev/vg0/old-root)" --name old-root --format raw --prepare`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "name of the new image (required)"},
 			&cli.StringFlag{Name: "format", Usage: "source format: raw, qcow2, vmdk, vhd, vhdx, vdi (files: read from the header unless raw)"},
@@ -282,10 +284,11 @@ EXAMPLES:
 				fprintf(c.App.ErrWriter, "Uploading stdin to galed...\n")
 				op, err = cl.UploadImage(c.Context, req, d.stdin)
 			case os.Geteuid() == 0:
-				req.Path, err = filepath.Abs(src)
-				if err == nil {
-					op, err = cl.ImportImage(c.Context, req)
+				// Not resolved here: galed refuses a symlink, naming its target.
+				if req.Path, err = filepath.Abs(src); err != nil {
+					return fmt.Errorf("import %s: %w", src, err)
 				}
+				op, err = cl.ImportImage(c.Context, req)
 			default:
 				f, oerr := os.Open(src)
 				if oerr != nil {
@@ -293,9 +296,16 @@ EXAMPLES:
 				}
 				defer f.Close()
 				if req.Format == "" {
-					return usageErrorf(c, "as a user other than root gale streams %s to galed: say its --format", src)
+					// The stream's format must be said; read it from the
+					// file's header here, as galed would.
+					if req.Format, err = sniffFile(f); err != nil {
+						return fmt.Errorf("import %s: %w", src, err)
+					}
+					if req.Format == "raw" {
+						return usageErrorf(c, "%s has no known image header: if it is a raw disk, say so with --format raw", src)
+					}
 				}
-				fprintf(c.App.ErrWriter, "Uploading %s to galed...\n", src)
+				fprintf(c.App.ErrWriter, "Uploading %s (%s) to galed...\n", src, req.Format)
 				op, err = cl.UploadImage(c.Context, req, f)
 			}
 			if err != nil {
@@ -370,6 +380,27 @@ EXAMPLES:
 			})
 		},
 	}
+}
+
+// sniffFile names the format f's header shows ("raw" for none) and
+// rewinds f.
+func sniffFile(f *os.File) (string, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	size := st.Size()
+	if !st.Mode().IsRegular() {
+		if size, err = f.Seek(0, io.SeekEnd); err != nil {
+			return "", err
+		}
+	}
+	format, err := inspect.Sniff(f, size)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Seek(0, io.SeekStart)
+	return format, err
 }
 
 // followImageOp prints what is happening and follows op to its end, unless

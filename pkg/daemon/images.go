@@ -41,6 +41,10 @@ func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine 
 			return nil, fmt.Errorf("import dir: %w", err)
 		}
 	}
+	var svc *imageops.Service
+	// users fails closed: a VM whose disk cannot be read makes the answer
+	// an error (delete and prune then refuse), and a VM whose disk does not
+	// exist yet (still being created) uses the image its row names.
 	users := func(ctx context.Context) (map[string][]string, error) {
 		vms, err := st.ListVMs(ctx)
 		if err != nil {
@@ -48,8 +52,18 @@ func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine 
 		}
 		out := map[string][]string{}
 		for _, v := range vms {
-			info, err := disks.Info(ctx, engine.Paths(v.Name).DiskPath, disk.FormatQCOW2)
-			if err != nil || info.BackingFilename == "" {
+			diskPath := engine.Paths(v.Name).DiskPath
+			if _, err := os.Stat(diskPath); os.IsNotExist(err) {
+				if res, err := svc.Resolve(v.Image); err == nil {
+					out[res.Template.Path] = append(out[res.Template.Path], v.Name)
+				}
+				continue
+			}
+			info, err := disks.Info(ctx, diskPath, disk.FormatQCOW2)
+			if err != nil {
+				return nil, fmt.Errorf("backing file of vm %s: %w", v.Name, err)
+			}
+			if info.BackingFilename == "" {
 				continue
 			}
 			p := filepath.Clean(info.BackingFilename)
@@ -57,7 +71,7 @@ func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine 
 		}
 		return out, nil
 	}
-	svc, err := imageops.New(imageops.Config{
+	svc, err = imageops.New(imageops.Config{
 		Catalog:       image.Catalog{Dirs: []string{cfg.CatalogDir, cfg.UserCatalogDir}},
 		Store:         imagestore.Store{Dir: cfg.ImageDir},
 		Ops:           ops,

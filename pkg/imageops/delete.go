@@ -73,9 +73,14 @@ func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneRes
 	if err != nil {
 		return res, err
 	}
+	// Images of a catalog entry that does not load right now (a typo in
+	// a user file) are left alone: fixing the file makes them current again.
+	var unreadable []string
 	for _, e := range entries {
 		if e.Template != nil {
 			current[image.CachePath(s.cfg.Store.Dir, e.Template)] = e.Name
+		} else {
+			unreadable = append(unreadable, e.Name+"-")
 		}
 	}
 	imported, err := s.cfg.Store.ListImported()
@@ -89,13 +94,16 @@ func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneRes
 	var candidates []string
 	cached, _ := filepath.Glob(filepath.Join(s.cfg.Store.Dir, "*.qcow2"))
 	importedFiles, _ := filepath.Glob(filepath.Join(s.cfg.Store.ImportedDir(), "*.qcow2"))
+	busy := func(p string) bool { return s.cfg.Ops.Active(target(imageName(p))) != "" }
 	for _, p := range append(cached, importedFiles...) {
-		name, isCurrent := current[p]
+		_, isCurrent := current[p]
+		imported := filepath.Dir(p) == s.cfg.Store.ImportedDir()
 		switch {
-		case inUse[p]:
-		case !isCurrent:
-			candidates = append(candidates, p)
-		case req.All && s.cfg.Ops.Active(target(name)) == "":
+		case inUse[p], busy(p), hasPrefix(filepath.Base(p), unreadable):
+		case !isCurrent && imported && !req.All:
+			// An imported image whose record is missing cannot be made
+			// again: only --all removes it.
+		case !isCurrent, req.All:
 			candidates = append(candidates, p)
 		}
 	}
@@ -108,7 +116,7 @@ func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneRes
 		if filepath.Dir(r) == s.cfg.Store.ImportedDir() {
 			img += ".qcow2"
 		}
-		if _, err := os.Stat(img); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(img); errors.Is(err, os.ErrNotExist) && !busy(img) {
 			candidates = append(candidates, r)
 		}
 	}
@@ -139,4 +147,26 @@ func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneRes
 		res.FreedBytes += imagestore.Allocated(st)
 	}
 	return res, nil
+}
+
+// imageName is the image name a file in the image directory belongs to:
+// "<name>-<hash12>.qcow2" in the cache, "imported/<name>.qcow2".
+func imageName(p string) string {
+	base := strings.TrimSuffix(filepath.Base(p), ".qcow2")
+	if filepath.Base(filepath.Dir(p)) == "imported" {
+		return base
+	}
+	if i := strings.LastIndexByte(base, '-'); i > 0 {
+		return base[:i]
+	}
+	return base
+}
+
+func hasPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }

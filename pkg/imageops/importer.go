@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/galevm/gale/pkg/api"
@@ -18,6 +19,7 @@ import (
 	"github.com/galevm/gale/pkg/image"
 	"github.com/galevm/gale/pkg/image/inspect"
 	"github.com/galevm/gale/pkg/imagestore"
+	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/preflight"
 )
 
@@ -90,6 +92,15 @@ func (s *Service) Import(ctx context.Context, req api.ImportImageRequest, who Ca
 		}
 		req.Format = sniffed
 	}
+	// What the checks saw: any write to the file from here on (its ctime
+	// moves, and nobody but root can set it back) fails the import after
+	// the last read, so a header rewritten between the checks and the
+	// conversion is never trusted.
+	before, err := stamp(f)
+	if err != nil {
+		f.Close()
+		return api.Operation{}, err
+	}
 	// Inspect before the operation starts, so a refused image is a plain
 	// 400 with the reason, and nothing was begun.
 	info, err := s.inspect(ctx, fdPath(f), req.Format, req.Path)
@@ -97,16 +108,55 @@ func (s *Service) Import(ctx context.Context, req api.ImportImageRequest, who Ca
 		f.Close()
 		return api.Operation{}, err
 	}
-	op, err := s.begin("import", req.Name)
+	op, err := s.beginImport(req.Name)
 	if err != nil {
 		f.Close()
 		return api.Operation{}, err
 	}
 	s.background(op, func(ctx context.Context) (string, error) {
 		defer f.Close()
-		return "", s.runImport(ctx, op, req, f, fdPath(f), info, size, "", req.Path)
+		return "", s.runImport(ctx, op, req, f, fdPath(f), info, size, "", req.Path, func() error {
+			after, err := stamp(f)
+			if err != nil {
+				return err
+			}
+			if after != before {
+				return fmt.Errorf("%w: %s changed while it was imported; import a copy nobody writes to", ErrInvalid, req.Path)
+			}
+			return nil
+		})
 	})
 	return op.Info(), nil
+}
+
+// fileStamp is what changes when a file is written.
+type fileStamp struct {
+	size         int64
+	ctime, mtime syscall.Timespec
+}
+
+func stamp(f *os.File) (fileStamp, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fileStamp{}, fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	return fileStamp{size: st.Size, ctime: st.Ctim, mtime: st.Mtim}, nil
+}
+
+// beginImport starts the import operation on name, then checks again that
+// the name is free: a pull or import of the same name may have finished
+// between the request's first check and now.
+func (s *Service) beginImport(name string) (*operation.Op, error) {
+	op, err := s.begin("import", name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(s.cfg.Store.ImportedPath(name)); err == nil {
+		err := fmt.Errorf("%w: %q was imported meanwhile", ErrExists, name)
+		op.Done(err, "")
+		return nil, err
+	}
+	return op, nil
 }
 
 // inspect runs the safety checks on a source; a refusal wraps ErrInvalid
@@ -135,7 +185,7 @@ func (s *Service) Upload(ctx context.Context, req api.ImportImageRequest, body i
 	if maxBytes <= 0 {
 		maxBytes = inspect.DefaultMaxVirtualSize
 	}
-	op, err := s.begin("import", req.Name)
+	op, err := s.beginImport(req.Name)
 	if err != nil {
 		return api.Operation{}, err
 	}
@@ -167,7 +217,7 @@ func (s *Service) Upload(ctx context.Context, req api.ImportImageRequest, body i
 	s.background(op, func(ctx context.Context) (string, error) {
 		defer os.RemoveAll(tmp)
 		defer f.Close()
-		return "", s.runImport(ctx, op, req, f, src, info, n, sum, "stdin")
+		return "", s.runImport(ctx, op, req, f, src, info, n, sum, "stdin", nil)
 	})
 	return op.Info(), nil
 }
@@ -241,12 +291,16 @@ func isZero(b []byte) bool {
 	return true
 }
 
-// runImport is the body of an import, after inspect passed it: convert, pre-flight (and
-// prepare), record, publish. src is the path children open (an fd path for
-// a caller's file); f is the open source. sum is the source's sha256 when
-// already known. Everything it makes lives in a work directory until the
-// final publish, which never replaces an existing image.
-func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, string) }, req api.ImportImageRequest, f *os.File, src string, info inspect.Report, size int64, sum, label string) error {
+// runImport is the body of an import, after inspect passed it: convert,
+// pre-flight (and prepare), record, publish. src is the path children open
+// (an fd path for a caller's file); f is the open source. sum is the
+// source's sha256 when already known. unchanged, when set, is called after
+// the last read of the source and fails the import if the source changed.
+// Everything it makes lives in a work directory until the final publish,
+// which never replaces an existing image.
+func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, string) }, req api.ImportImageRequest, f *os.File, src string, info inspect.Report, size int64, sum, label string, unchanged func() error) error {
+	ctx, cancel := context.WithCancel(ctx) // also stops the hash on failure
+	defer cancel()
 	op.Stage(StageInspect, fmt.Sprintf("%s, virtual size %s", req.Format, disk.FormatSize(info.VirtualSize)))
 	for _, w := range info.Warnings {
 		op.Stage(StageInspect, w)
@@ -349,6 +403,11 @@ func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, str
 	if h.err != nil {
 		return fmt.Errorf("checksum of %s: %w", label, h.err)
 	}
+	if unchanged != nil {
+		if err := unchanged(); err != nil {
+			return err
+		}
+	}
 	rec.SourceSHA256 = h.sum
 	rec.CreatedAt = time.Now().UTC()
 
@@ -371,9 +430,9 @@ func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, str
 	return nil
 }
 
-// readiness picks how VMs from an imported image are judged ready: by
-// cloud-init if the image has it, else by its guest agent, else by the TCP
-// port the user named, else by the domain running.
+// readiness picks how VMs from an imported image are judged ready: by the
+// TCP port the user named, else by cloud-init if the image has it, else by
+// its guest agent, else by the domain running.
 func readiness(rep *preflight.Report, port int) (string, int) {
 	switch {
 	case port > 0:

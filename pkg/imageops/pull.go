@@ -2,8 +2,13 @@ package imageops
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"net/url"
 	"os"
 	"path"
@@ -42,6 +47,7 @@ type source struct {
 	fileName    string // in the checksum file
 	dest        string // final image path
 	origin      string
+	byURL       bool // a local image named by the user, not a catalog entry
 }
 
 // Pull downloads an image: a catalog entry with a source (req.Name only) or
@@ -63,6 +69,12 @@ func (s *Service) Pull(ctx context.Context, req api.PullImageRequest) (api.Opera
 		return api.Operation{}, err
 	}
 	if exists(src.dest) {
+		if src.byURL {
+			// Made by another operation since pullSource looked.
+			err := fmt.Errorf("%w: %q is already a local image (delete it first: gale image delete %s)", ErrExists, src.name, src.name)
+			op.Done(err, "")
+			return api.Operation{}, err
+		}
 		op.Stage(StagePresent, src.dest)
 		op.Done(nil, "")
 		return op.Info(), nil
@@ -118,6 +130,7 @@ func (s *Service) pullSource(req api.PullImageRequest) (source, error) {
 		name: req.Name, url: req.URL, format: req.Format, compression: req.Compression,
 		digest: req.Digest, checksumURL: req.ChecksumURL, algorithm: req.Algorithm,
 		fileName: path.Base(u.Path), dest: s.cfg.Store.ImportedPath(req.Name), origin: imagestore.OriginPulled,
+		byURL: true,
 	}
 	if src.format == "" {
 		src.format = disk.FormatQCOW2
@@ -184,11 +197,6 @@ func nameFromURL(u *url.URL) string {
 	return name
 }
 
-// pullTemplate downloads a catalog image (the on-demand pull of a create).
-func (s *Service) pullTemplate(ctx context.Context, t *image.Template, report func(string)) error {
-	return s.download(ctx, templateSource(s.cfg.Store.Dir, t), report)
-}
-
 // download fetches, verifies, decompresses, inspects and publishes src.
 // report gets "stage: message" strings. Partial downloads stay in the
 // downloads directory so the next pull resumes; everything else it made is
@@ -216,13 +224,19 @@ func (s *Service) download(ctx context.Context, src source, report func(string))
 		return fmt.Errorf("downloads directory: %w", err)
 	}
 	dl := filepath.Join(s.cfg.Store.DownloadsDir(), filepath.Base(src.dest)+".download")
-	report(StageDownload + ": " + src.url)
-	res, err := fetch.Download(ctx, fetch.Request{
-		URL: src.url, Dest: dl, Expected: expected, Client: s.cfg.HTTP, Retries: s.cfg.DownloadRetries,
-		Progress: func(p fetch.Progress) { report(StageDownload + ": " + formatProgress(p)) },
-	})
+	res, err := reuseDownload(dl, *expected)
 	if err != nil {
-		return fmt.Errorf("download %s: %w", src.url, err)
+		report(StageDownload + ": " + src.url)
+		res, err = fetch.Download(ctx, fetch.Request{
+			URL: src.url, Dest: dl, Expected: expected, Client: s.cfg.HTTP, Retries: s.cfg.DownloadRetries,
+			MaxBytes: s.cfg.MaxImageBytes,
+			Progress: func(p fetch.Progress) { report(StageDownload + ": " + formatProgress(p)) },
+		})
+		if err != nil {
+			return fmt.Errorf("download %s: %w", src.url, err)
+		}
+	} else {
+		report(StageDownload + ": verified earlier, not downloaded again")
 	}
 	tmp, err := s.cfg.Store.TempDir("pull-" + src.name)
 	if err != nil {
@@ -279,6 +293,35 @@ func (s *Service) download(ctx context.Context, src source, report func(string))
 	}
 	_ = os.Remove(res.Path)
 	return nil
+}
+
+// reuseDownload returns a complete download left by an earlier pull that
+// failed after it (decompression, conversion, galed stopped), when it still
+// has the expected digest. Any error means: download it.
+func reuseDownload(path string, want fetch.Digest) (fetch.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return fetch.Result{}, err
+	}
+	defer f.Close()
+	var h hash.Hash
+	switch want.Algorithm {
+	case "sha256":
+		h = sha256.New()
+	case "sha512":
+		h = sha512.New()
+	default:
+		return fetch.Result{}, fmt.Errorf("unknown algorithm %q", want.Algorithm)
+	}
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return fetch.Result{}, err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want.Hex {
+		_ = os.Remove(path)
+		return fetch.Result{}, fmt.Errorf("%s: digest %s, want %s", path, got, want.Hex)
+	}
+	return fetch.Result{Path: path, Size: n, Digest: want}, nil
 }
 
 func formatProgress(p fetch.Progress) string {

@@ -63,7 +63,7 @@ func (s *Service) resolveTemplate(t *image.Template) (vm.ResolvedImage, error) {
 	res.Template.Pending = true
 	res.Fetch = func(ctx context.Context, progress func(string)) error {
 		return s.shared(ctx, t.Name, func(ctx context.Context, report func(string)) error {
-			return s.pullTemplate(ctx, t, report)
+			return s.download(ctx, templateSource(s.cfg.Store.Dir, t), report)
 		}, progress)
 	}
 	return res, nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,8 +21,9 @@ type Caller struct {
 // following a symlink out of the import area:
 //   - root may name any absolute path; the last element must not be a
 //     symlink (pass the file it points to);
-//   - anyone else may only name files below the import area, and the path
-//     is resolved beneath it (a symlink that leads outside is refused).
+//   - anyone else may only name files they own below the import area, and
+//     the path is resolved beneath it (a symlink that leads outside is
+//     refused).
 //
 // The result must be a regular file or a block device (a FIFO or a
 // directory is refused without blocking).
@@ -40,7 +42,7 @@ func (s *Service) openSource(path string, who Caller) (*os.File, error) {
 	} else {
 		area := s.cfg.ImportDir
 		rel, err := filepath.Rel(area, path)
-		if area == "" || err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		if area == "" || err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
 			return nil, fmt.Errorf("%w: only root may import %s; put the file in the import area %s, or stream it: gale image import - --name NAME --format FORMAT < FILE", ErrInvalid, path, orNone(area))
 		}
 		dir, err := unix.Open(area, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -67,6 +69,12 @@ func (s *Service) openSource(path string, who Caller) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
+	// The import area is shared by group gale: a member imports only the
+	// files they own, never another member's.
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && !(who.Known && who.UID == 0) && int(sys.Uid) != who.UID {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s belongs to another user; import your own files", ErrInvalid, path)
+	}
 	if m := st.Mode(); !m.IsRegular() && m&os.ModeDevice == 0 || m&os.ModeCharDevice != 0 {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s is not a regular file or block device (%s)", ErrInvalid, path, st.Mode().Type())
@@ -82,6 +90,9 @@ func (s *Service) openSource(path string, who Caller) (*os.File, error) {
 func sourceError(path string, err error) error {
 	switch {
 	case errors.Is(err, unix.ELOOP):
+		if to, rerr := filepath.EvalSymlinks(path); rerr == nil {
+			return fmt.Errorf("%w: %s is a symlink; name the file it points to (%s) if that is what you mean", ErrInvalid, path, to)
+		}
 		return fmt.Errorf("%w: %s is a symlink; name the file it points to", ErrInvalid, path)
 	case errors.Is(err, unix.ENOENT):
 		return fmt.Errorf("%w: %s does not exist", ErrInvalid, path)

@@ -10,6 +10,9 @@ import (
 )
 
 func TestOpenSource(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: files must belong to another user")
+	}
 	area := t.TempDir()
 	outside := t.TempDir()
 	write := func(p string) string {
@@ -20,7 +23,12 @@ func TestOpenSource(t *testing.T) {
 		return p
 	}
 	inArea := write(filepath.Join(area, "disk.raw"))
+	theirs := write(filepath.Join(area, "theirs.raw"))
 	hostFile := write(filepath.Join(outside, "secret"))
+	if err := os.Chown(inArea, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	_ = theirs // owned by root: another user's file for uid 1000
 	if err := os.Symlink("disk.raw", filepath.Join(area, "alias.raw")); err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +55,7 @@ func TestOpenSource(t *testing.T) {
 		{"user inside the area", inArea, user, ""},
 		{"user, symlink inside the area", filepath.Join(area, "alias.raw"), user, ""},
 		{"user, host path", hostFile, user, "only root"},
+		{"user, another user's file in the area", theirs, user, "belongs to another user"},
 		{"unknown caller, host path", hostFile, Caller{}, "only root"},
 		{"user, absolute symlink out of the area", filepath.Join(area, "escape.raw"), user, "out of the import area"},
 		{"user, relative symlink out of the area", filepath.Join(area, "relescape.raw"), user, "out of the import area"},
@@ -73,5 +82,35 @@ func TestOpenSource(t *testing.T) {
 				t.Fatalf("err = %v, want ErrInvalid containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestStampSeesWrites: the import compares the source's stamp before its
+// checks and after its last read; any write in between must show.
+func TestStampSeesWrites(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "disk")
+	if err := os.WriteFile(p, []byte("header"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	before, err := stamp(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := stamp(f); again != before {
+		t.Fatal("stamp changed without a write")
+	}
+	// Same length, same bytes back: only the change time tells.
+	for _, content := range []string{"HEADER", "header"} {
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after, _ := stamp(f); after == before {
+		t.Fatal("stamp did not change after the file was written")
 	}
 }

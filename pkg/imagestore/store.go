@@ -129,8 +129,15 @@ func WriteRecord(imagePath string, r Record) error {
 		return fmt.Errorf("encode image record: %w", err)
 	}
 	dst := RecordPath(imagePath)
-	tmp := dst + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(dst), ".record-*.tmp")
+	if err != nil {
+		return fmt.Errorf("write image record: %w", err)
+	}
+	tmp := f.Name()
+	_, werr := f.Write(append(data, '\n'))
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(tmp, 0o644)); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("write image record: %w", err)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
