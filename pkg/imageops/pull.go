@@ -50,6 +50,9 @@ type source struct {
 	byURL       bool // a local image named by the user, not a catalog entry
 }
 
+// key identifies what a download fetches and where it puts it.
+func (src source) key() string { return src.url + " -> " + src.dest }
+
 // Pull downloads an image: a catalog entry with a source (req.Name only) or
 // any URL (req.URL with req.Digest or req.ChecksumURL, stored as the local
 // image req.Name). A pull of an image that is already being pulled returns
@@ -61,7 +64,9 @@ func (s *Service) Pull(ctx context.Context, req api.PullImageRequest) (api.Opera
 	}
 	op, err := s.begin("pull", src.name)
 	if errors.Is(err, operation.ErrBusy) {
-		if cur, gerr := s.cfg.Ops.Get(s.cfg.Ops.Active(target(src.name))); gerr == nil && cur.Info().Kind == "pull" {
+		// The same download is running: follow it.
+		cur, gerr := s.cfg.Ops.Get(s.cfg.Ops.Active(target(src.name)))
+		if running, ok := s.pulling(src.name); gerr == nil && cur.Info().Kind == "pull" && ok && running == src.key() {
 			return cur.Info(), nil
 		}
 	}
@@ -79,11 +84,18 @@ func (s *Service) Pull(ctx context.Context, req api.PullImageRequest) (api.Opera
 		op.Done(nil, "")
 		return op.Info(), nil
 	}
+	// Join or start the download before answering, so a second pull that
+	// arrives at once finds it and follows the same operation.
+	f, err := s.join(src.name, src.key(), func(ctx context.Context, report func(string)) error {
+		return s.download(ctx, src, report)
+	})
+	if err != nil {
+		op.Done(err, "")
+		return api.Operation{}, err
+	}
 	s.background(op, func(ctx context.Context) (string, error) {
 		var last time.Time
-		return "", s.shared(ctx, src.name, func(ctx context.Context, report func(string)) error {
-			return s.download(ctx, src, report)
-		}, func(msg string) {
+		return "", f.wait(ctx, func(msg string) {
 			stage, text, _ := strings.Cut(msg, ": ")
 			if stage == op.Info().Stage && time.Since(last) < time.Second {
 				return // at most one progress event a second

@@ -62,8 +62,9 @@ func (s *Service) resolveTemplate(t *image.Template) (vm.ResolvedImage, error) {
 	}
 	res.Template.Pending = true
 	res.Fetch = func(ctx context.Context, progress func(string)) error {
-		return s.shared(ctx, t.Name, func(ctx context.Context, report func(string)) error {
-			return s.download(ctx, templateSource(s.cfg.Store.Dir, t), report)
+		src := templateSource(s.cfg.Store.Dir, t)
+		return s.shared(ctx, t.Name, src.key(), func(ctx context.Context, report func(string)) error {
+			return s.download(ctx, src, report)
 		}, progress)
 	}
 	return res, nil

@@ -106,9 +106,14 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
-// CleanUp removes what a killed galed left in the work area. Call it at
-// start, before any operation.
-func (s *Service) CleanUp() error { return s.cfg.Store.CleanTemp() }
+// CleanUp removes what a killed galed left: the work area, and the work
+// directories of builds that were killed (a build that still runs, e.g.
+// from scripts/build-image.sh, holds its lock and is left alone). Call it
+// at start, before any operation.
+func (s *Service) CleanUp() error {
+	_, err := image.CleanBuilds(s.cfg.Store.Dir)
+	return errors.Join(s.cfg.Store.CleanTemp(), err)
+}
 
 func target(name string) string { return "image/" + name }
 
