@@ -264,7 +264,7 @@ func TestMisc(t *testing.T) {
 		{[]string{"network", "list"}, []string{"default", "nat", "192.168.122.1/24", "virbr0", "yes"}},
 		{[]string{"network", "create", "lab", "--mode", "isolated", "--cidr", "10.9.0.1/24"}, []string{"network lab created (isolated, 10.9.0.1/24)"}},
 		{[]string{"network", "delete", "lab"}, []string{"network lab deleted"}},
-		{[]string{"image", "list"}, []string{"debian-12", "2G", "built"}},
+		{[]string{"image", "list"}, []string{"debian-12", "2.00 GiB", "built"}},
 		{[]string{"version"}, []string{"gale:", "dev", "galed:", "1.0.0", "tcg"}},
 		{[]string{"completion", "bash"}, []string{"complete -o bashdefault", "_gale_complete gale"}},
 		{[]string{"completion", "fish"}, []string{"complete -c gale"}},

@@ -66,7 +66,7 @@ EXAMPLES:
 					if im.Error != "" {
 						desc = "error: " + im.Error
 					}
-					row(w, im.Name, im.Kind, orDash(im.OS), yesNo(im.Present), size(im.SizeBytes), orDash(im.Origin), orDash(desc))
+					row(w, im.Name, im.Kind, orDash(im.OS), yesNo(im.Present), humanSize(im.SizeBytes), orDash(im.Origin), orDash(desc))
 				}
 			})
 		},
@@ -107,10 +107,10 @@ func printImageDetail(w io.Writer, d *api.ImageDetail) {
 	field("Present", yesNo(d.Present))
 	field("Path", d.Path)
 	if d.Present {
-		field("Size", size(d.SizeBytes))
+		field("Size", humanSize(d.SizeBytes)+" on disk")
 	}
 	if d.VirtualSize > 0 {
-		field("Virtual size", size(d.VirtualSize))
+		field("Virtual size", humanSize(d.VirtualSize))
 	}
 	field("Origin", d.Origin)
 	field("Source", d.SourceURL)
@@ -376,7 +376,7 @@ EXAMPLES:
 				for _, p := range res.Removed {
 					fprintf(w, "%s %s\n", verb, p)
 				}
-				fprintf(w, "%s %d files, %s\n", verb, len(res.Removed), size(res.FreedBytes))
+				fprintf(w, "%s %d files, %s\n", verb, len(res.Removed), humanSize(res.FreedBytes))
 			})
 		},
 	}

@@ -124,6 +124,15 @@ func size(n int64) string {
 	return disk.FormatSize(n)
 }
 
+// humanSize formats a measured size (an image on disk) for people, "-"
+// for zero.
+func humanSize(n int64) string {
+	if n <= 0 {
+		return "-"
+	}
+	return disk.HumanSize(n)
+}
+
 // age formats how long ago t was, coarsely ("3m", "2h", "5d").
 func age(t time.Time) string {
 	if t.IsZero() {

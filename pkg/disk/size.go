@@ -74,3 +74,25 @@ func FormatSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// HumanSize formats n bytes for people, rounded to three significant
+// digits in the largest binary unit that keeps it at least 1: "138 MiB",
+// "1.40 GiB", "512 B". Unlike FormatSize it does not round-trip.
+func HumanSize(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	switch {
+	case i == 0:
+		return strconv.FormatInt(n, 10) + " B"
+	case f >= 100:
+		return strconv.FormatFloat(f, 'f', 0, 64) + " " + units[i]
+	case f >= 10:
+		return strconv.FormatFloat(f, 'f', 1, 64) + " " + units[i]
+	}
+	return strconv.FormatFloat(f, 'f', 2, 64) + " " + units[i]
+}

@@ -89,3 +89,14 @@ func FuzzSizeRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0 B", 512: "512 B", 1536: "1.50 KiB", 141016 << 10: "138 MiB",
+		1503238553: "1.40 GiB", 4 << 40: "4.00 TiB", 10<<30 + 1: "10.0 GiB",
+	} {
+		if got := HumanSize(n); got != want {
+			t.Errorf("HumanSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

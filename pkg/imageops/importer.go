@@ -240,7 +240,7 @@ func receive(ctx context.Context, body io.Reader, dst string, maxBytes int64) (i
 		k, rerr := io.ReadFull(body, buf)
 		if k > 0 {
 			if n+int64(k) > maxBytes {
-				return 0, "", fmt.Errorf("%w: the stream is larger than the limit of %s", ErrInvalid, disk.FormatSize(maxBytes))
+				return 0, "", fmt.Errorf("%w: the stream is larger than the limit of %s", ErrInvalid, disk.HumanSize(maxBytes))
 			}
 			h.Write(buf[:k])
 			if err := writeSparse(out, buf[:k], n); err != nil {
@@ -252,7 +252,7 @@ func receive(ctx context.Context, body io.Reader, dst string, maxBytes int64) (i
 			break
 		}
 		if rerr != nil {
-			return 0, "", fmt.Errorf("upload cut after %s: %w", disk.FormatSize(n), rerr)
+			return 0, "", fmt.Errorf("upload cut after %s: %w", disk.HumanSize(n), rerr)
 		}
 	}
 	if n == 0 {
@@ -301,7 +301,7 @@ func isZero(b []byte) bool {
 func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, string) }, req api.ImportImageRequest, f *os.File, src string, info inspect.Report, size int64, sum, label string, unchanged func() error) error {
 	ctx, cancel := context.WithCancel(ctx) // also stops the hash on failure
 	defer cancel()
-	op.Stage(StageInspect, fmt.Sprintf("%s, virtual size %s", req.Format, disk.FormatSize(info.VirtualSize)))
+	op.Stage(StageInspect, fmt.Sprintf("%s, virtual size %s", req.Format, disk.HumanSize(info.VirtualSize)))
 	for _, w := range info.Warnings {
 		op.Stage(StageInspect, w)
 	}

@@ -337,12 +337,12 @@ func reuseDownload(path string, want fetch.Digest) (fetch.Result, error) {
 }
 
 func formatProgress(p fetch.Progress) string {
-	msg := disk.FormatSize(p.Done)
+	msg := disk.HumanSize(p.Done)
 	if p.Total > 0 {
-		msg = fmt.Sprintf("%s / %s (%.0f%%)", disk.FormatSize(p.Done), disk.FormatSize(p.Total), 100*float64(p.Done)/float64(p.Total))
+		msg = fmt.Sprintf("%s / %s (%.0f%%)", disk.HumanSize(p.Done), disk.HumanSize(p.Total), 100*float64(p.Done)/float64(p.Total))
 	}
 	if p.Rate > 0 {
-		msg += fmt.Sprintf(", %s/s", disk.FormatSize(int64(p.Rate)))
+		msg += fmt.Sprintf(", %s/s", disk.HumanSize(int64(p.Rate)))
 	}
 	if p.ETA > 0 {
 		msg += fmt.Sprintf(", ETA %s", p.ETA.Round(time.Second))
