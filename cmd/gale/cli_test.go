@@ -314,3 +314,34 @@ func TestSocketFromEnv(t *testing.T) {
 	}
 	contains(t, "stdout", out.String(), "debian-12")
 }
+
+func TestNameCompletion(t *testing.T) {
+	f := startFake(t)
+	saved := os.Args
+	defer func() { os.Args = saved }()
+	tests := []struct {
+		args    []string
+		want    []string
+		notWant []string
+	}{
+		{[]string{"vm", "show", "--generate-bash-completion"}, []string{"web\n", "db\n"}, []string{"debian-12"}},
+		{[]string{"vm", "delete", "--generate-bash-completion"}, []string{"web\n"}, nil},
+		{[]string{"image", "show", "--generate-bash-completion"}, []string{"debian-12\n"}, []string{"web"}},
+		{[]string{"vm", "show", "web", "--generate-bash-completion"}, nil, []string{"db"}},
+		{[]string{"vm", "create", "--generate-bash-completion"}, nil, []string{"web"}},
+		{[]string{"vm", "stop", "--f", "--generate-bash-completion"}, []string{"--force"}, []string{"web"}},
+	}
+	for _, tt := range tests {
+		os.Args = append([]string{"gale"}, tt.args...)
+		r := gale(t, f.sock, "", tt.args...)
+		if r.code != 0 {
+			t.Errorf("%q: exit %d: %s", tt.args, r.code, r.stderr)
+		}
+		contains(t, strings.Join(tt.args, " "), r.stdout, tt.want...)
+		for _, s := range tt.notWant {
+			if strings.Contains(r.stdout, s) {
+				t.Errorf("%q: completion offers %q:\n%s", tt.args, s, r.stdout)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -79,3 +80,59 @@ _PROG_complete() {
 }
 compdef _PROG_complete PROG
 `
+
+// completeNames makes `gale vm` and `gale image` subcommands that take a
+// NAME complete it from galed (VM names, image names) when the shell asks
+// (--generate-bash-completion); flags still complete as before. Nothing is
+// printed when galed cannot be reached.
+func completeNames(cmds []*cli.Command) {
+	for _, group := range cmds {
+		var list func(c *cli.Context) []string
+		switch group.Name {
+		case "vm":
+			list = func(c *cli.Context) []string {
+				vms, err := clientFrom(c).ListVMs(c.Context)
+				if err != nil {
+					return nil
+				}
+				names := make([]string, 0, len(vms))
+				for _, v := range vms {
+					names = append(names, v.Name)
+				}
+				return names
+			}
+		case "image":
+			list = func(c *cli.Context) []string {
+				images, err := clientFrom(c).ListImages(c.Context)
+				if err != nil {
+					return nil
+				}
+				names := make([]string, 0, len(images))
+				for _, im := range images {
+					names = append(names, im.Name)
+				}
+				return names
+			}
+		default:
+			continue
+		}
+		for _, sub := range group.Subcommands {
+			if !strings.HasPrefix(sub.ArgsUsage, "NAME") || sub.Name == "create" {
+				continue // create takes a new name
+			}
+			sub.BashComplete = func(c *cli.Context) {
+				args := os.Args
+				if n := len(args); n >= 2 && strings.HasPrefix(args[n-2], "-") {
+					cli.DefaultCompleteWithFlags(c.Command)(c)
+					return
+				}
+				if c.NArg() > 0 {
+					return // the name is there already
+				}
+				for _, name := range list(c) {
+					fprintf(c.App.Writer, "%s\n", name)
+				}
+			}
+		}
+	}
+}

@@ -92,6 +92,7 @@ func newApp(d deps) *cli.App {
 		OnUsageError:   onUsageError,
 	}
 	setUsageErrorHandlers(app.Commands)
+	completeNames(app.Commands)
 	return app
 }
 
