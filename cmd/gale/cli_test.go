@@ -345,3 +345,34 @@ func TestNameCompletion(t *testing.T) {
 		}
 	}
 }
+
+func TestImageImport(t *testing.T) {
+	f := startFake(t)
+	// A stream: sent as the body, its format given.
+	r := gale(t, f.sock, "disk bytes", "image", "import", "-", "--name", "web-old", "--format", "raw")
+	if r.code != 0 {
+		t.Fatalf("stream import: exit %d: %s", r.code, r.stderr)
+	}
+	contains(t, "stream import", r.stdout, "Importing - as web-old", "Done: web-old", "warn", "device-names", "fix: run import with --prepare")
+	f.mu.Lock()
+	got := string(f.uploads["web-old/raw"])
+	f.mu.Unlock()
+	if got != "disk bytes" {
+		t.Fatalf("uploaded %q", got)
+	}
+	// A stream without a format is refused before anything is sent.
+	r = gale(t, f.sock, "disk bytes", "image", "import", "-", "--name", "x")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--format") {
+		t.Fatalf("stream without format: exit %d: %s", r.code, r.stderr)
+	}
+	f.mu.Lock()
+	_, sent := f.uploads["x/"]
+	f.mu.Unlock()
+	if sent {
+		t.Fatal("a stream without format was uploaded")
+	}
+	r = gale(t, f.sock, "", "image", "import", "disk.img")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--name") {
+		t.Fatalf("import without --name: exit %d: %s", r.code, r.stderr)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +29,10 @@ type fakeGaled struct {
 	extra    map[string]api.VM // VMs created through the fake
 	// identity is the SSHIdentity the fake's version endpoint reports.
 	identity string
+	// uploads are the bodies of image uploads, by image name; imports are
+	// the path import requests.
+	uploads map[string][]byte
+	imports []api.ImportImageRequest
 }
 
 // setIdentity sets the SSHIdentity the version endpoint reports.
@@ -72,6 +77,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // Operation event streams by operation ID.
 var streams = map[string][]api.Event{
+	"op-import": {
+		{Operation: "op-import", Stage: "inspect", Message: "raw, virtual size 1.00 MiB"},
+		{Operation: "op-import", Stage: "convert", Message: "100%"},
+		{Operation: "op-import", Stage: "present", Done: true, Status: api.OpSucceeded},
+	},
 	"op-web": {
 		{Operation: "op-web", Stage: "disk", Message: "overlay on debian-12", Elapsed: api.Duration(200 * time.Millisecond)},
 		{Operation: "op-web", Stage: "boot", Message: "waiting for the guest agent", Elapsed: api.Duration(3 * time.Second)},
@@ -184,6 +194,30 @@ func startFake(t *testing.T) *fakeGaled {
 	})
 	mux.HandleFunc("GET "+api.ImagesPath, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, []api.Image{{Name: "debian-12", OS: "debian", Present: true, SizeBytes: 2 << 30, Origin: "built", Buildable: true}})
+	})
+	mux.HandleFunc("POST "+api.ImageUploadPath, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		if f.uploads == nil {
+			f.uploads = map[string][]byte{}
+		}
+		f.uploads[r.URL.Query().Get("name")+"/"+r.URL.Query().Get("format")] = body
+		f.mu.Unlock()
+		writeJSON(w, 202, api.Operation{ID: "op-import", Kind: "import", Target: "image/" + r.URL.Query().Get("name"), Status: api.OpRunning})
+	})
+	mux.HandleFunc("POST "+api.ImageImportPath, func(w http.ResponseWriter, r *http.Request) {
+		var req api.ImportImageRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		f.mu.Lock()
+		f.imports = append(f.imports, req)
+		f.mu.Unlock()
+		writeJSON(w, 202, api.Operation{ID: "op-import", Kind: "import", Target: "image/" + req.Name, Status: api.OpRunning})
+	})
+	mux.HandleFunc("GET "+api.ImagePath, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, api.ImageDetail{Image: api.Image{Name: r.PathValue("name"), Kind: api.ImageKindImport, Present: true, SizeBytes: 1 << 20},
+			Readiness: "agent", UsedBy: []string{},
+			Record: map[string]any{"preflight": map[string]any{"findings": []any{
+				map[string]any{"check": "device-names", "severity": "warn", "detail": "fstab names /dev/sda1", "fix": "run import with --prepare"}}}}})
 	})
 	mux.HandleFunc("GET "+api.DoctorPath, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, []api.Check{

@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/client"
+	"github.com/galevm/gale/pkg/disk"
 	"github.com/galevm/gale/pkg/image/inspect"
 )
 
@@ -282,7 +284,7 @@ EXAMPLES:
 					return usageErrorf(c, "a stream needs --format (raw for dd output): gale never guesses the format of a stream")
 				}
 				fprintf(c.App.ErrWriter, "Uploading stdin to galed...\n")
-				op, err = cl.UploadImage(c.Context, req, d.stdin)
+				op, err = cl.UploadImage(c.Context, req, newUploadProgress(d.stdin, c.App.ErrWriter, 0))
 			case os.Geteuid() == 0:
 				// Not resolved here: galed refuses a symlink, naming its target.
 				if req.Path, err = filepath.Abs(src); err != nil {
@@ -306,7 +308,11 @@ EXAMPLES:
 					}
 				}
 				fprintf(c.App.ErrWriter, "Uploading %s (%s) to galed...\n", src, req.Format)
-				op, err = cl.UploadImage(c.Context, req, f)
+				var total int64
+				if st, serr := f.Stat(); serr == nil && st.Mode().IsRegular() {
+					total = st.Size()
+				}
+				op, err = cl.UploadImage(c.Context, req, newUploadProgress(f, c.App.ErrWriter, total))
 			}
 			if err != nil {
 				return fmt.Errorf("import %s: %w", src, err)
@@ -422,4 +428,36 @@ func followImageOp(c *cli.Context, cl *client.Client, op *api.Operation, what st
 	}
 	fprintf(c.App.Writer, "Done: %s\n", strings.TrimPrefix(op.Target, "image/"))
 	return nil
+}
+
+// uploadProgress wraps an upload's source and, on a terminal, keeps one
+// line updated with the bytes sent (and the share of total, when known).
+type uploadProgress struct {
+	r     io.Reader
+	w     io.Writer
+	total int64 // 0 when unknown (a stream)
+	sent  int64
+	last  time.Time
+	tty   bool
+}
+
+func newUploadProgress(r io.Reader, w io.Writer, total int64) *uploadProgress {
+	return &uploadProgress{r: r, w: w, total: total, tty: isTerminal(w)}
+}
+
+func (u *uploadProgress) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	u.sent += int64(n)
+	if u.tty && (time.Since(u.last) >= time.Second || err == io.EOF) {
+		u.last = time.Now()
+		line := "  uploaded " + disk.HumanSize(u.sent)
+		if u.total > 0 {
+			line += fmt.Sprintf(" of %s (%.0f%%)", disk.HumanSize(u.total), 100*float64(u.sent)/float64(u.total))
+		}
+		fprintf(u.w, "\r\x1b[K%s", line)
+		if err == io.EOF {
+			fprintf(u.w, "\n")
+		}
+	}
+	return n, err
 }
