@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/galevm/gale/pkg/internal/testimage"
 )
 
 func TestConvertArgs(t *testing.T) {
@@ -159,27 +160,9 @@ func TestProgressWriter(t *testing.T) {
 	}
 }
 
-// patternedRaw writes a raw image of size bytes holding pseudo-random data
-// in a few scattered ranges, zeros (holes) elsewhere, and returns its path.
+// patternedRaw is testimage.PatternedRaw.
 func patternedRaw(t *testing.T, dir, name string, size int64) string {
-	t.Helper()
-	p := rawImage(t, dir, name, size)
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rng := rand.New(rand.NewPCG(1, 2))
-	buf := make([]byte, 192*KiB)
-	for off := int64(0); off+int64(len(buf)) <= size; off += size / 5 {
-		for i := range buf {
-			buf[i] = byte(rng.Uint32())
-		}
-		if _, err := f.WriteAt(buf, off); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
+	return testimage.PatternedRaw(t, dir, name, size)
 }
 
 // compareImages fails the test unless qemu-img compare finds the two

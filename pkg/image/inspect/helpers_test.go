@@ -3,12 +3,12 @@ package inspect
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/galevm/gale/pkg/internal/testimage"
 )
 
 const (
@@ -34,30 +34,9 @@ func qemuImg(t *testing.T, args ...string) {
 	}
 }
 
-// patternedRaw writes a raw image of size bytes with pseudo-random data in
-// five ranges spread over it and holes elsewhere, and returns its path.
+// patternedRaw is testimage.PatternedRaw.
 func patternedRaw(t *testing.T, dir, name string, size int64) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(7, 11))
-	buf := make([]byte, 256*kib)
-	for off := int64(0); off+int64(len(buf)) <= size; off += size / 5 {
-		for i := range buf {
-			buf[i] = byte(rng.Uint32())
-		}
-		if _, err := f.WriteAt(buf, off); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
+	return testimage.PatternedRaw(t, dir, name, size)
 }
 
 // patch overwrites bytes of the file at path at offset off (negative: from
