@@ -71,15 +71,8 @@ func (q *QemuImg) ConvertWithOptions(ctx context.Context, src, srcFormat, dst st
 
 	// Claim dst first: qemu-img convert truncates whatever is there. From
 	// here on the file is ours to remove on failure.
-	f, err := os.OpenFile(absDst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, ImageFileMode)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("convert %s to %s: %w", src, dst, ErrExists)
-		}
+	if err := claim(absDst); err != nil {
 		return fmt.Errorf("convert %s to %s: %w", src, dst, err)
-	}
-	if err := f.Close(); err != nil {
-		return removeAfter(absDst, fmt.Errorf("convert %s to %s: %w", src, dst, err))
 	}
 
 	pw := &progressWriter{report: progress, last: -1}

@@ -108,17 +108,9 @@ func (q *QemuImg) CreateOverlay(ctx context.Context, path, backingPath, backingF
 			path, ErrShrink, FormatSize(sizeBytes), sizeBytes, backingPath, FormatSize(backing.VirtualSize), backing.VirtualSize)
 	}
 
-	// Claim the path with O_EXCL first: qemu-img create itself truncates
-	// whatever is there. From here on the file is ours to remove on failure.
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, ImageFileMode)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("create overlay %s: %w", path, ErrExists)
-		}
-		return fmt.Errorf("create overlay %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(dst)
+	// Claim the path first: qemu-img create itself truncates whatever is
+	// there. From here on the file is ours to remove on failure.
+	if err := claim(dst); err != nil {
 		return fmt.Errorf("create overlay %s: %w", path, err)
 	}
 
@@ -189,6 +181,24 @@ func (q *QemuImg) Remove(path string) error {
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove image %s: %w", path, err)
+	}
+	return nil
+}
+
+// claim creates the empty file path (mode ImageFileMode) for a qemu-img
+// command to fill, failing with ErrExists if anything is there already; on
+// an error nothing is left.
+func claim(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, ImageFileMode)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ErrExists
+		}
+		return err
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(path)
+		return err
 	}
 	return nil
 }
