@@ -9,8 +9,10 @@ dir=$1
 shift
 mkdir -p "$dir/partial" "$dir/.state" "$dir/.cache"
 : >"$dir/.state/status" # nothing installed: apt fetches the full closure
-dpkg-query -W -f='${Status}' apt-utils 2>/dev/null | grep -q "install ok installed" ||
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends apt-utils >/dev/null
+command -v apt-ftparchive >/dev/null || {
+	echo "e2e-repo: apt-ftparchive missing: run scripts/setup-host.sh --uses e2e (package apt-utils)" >&2
+	exit 1
+}
 [ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update -q >/dev/null
 apt-get -q -y --download-only --no-install-recommends \
 	-o Dir::State::status="$dir/.state/status" \

@@ -9,16 +9,27 @@
 # Options:
 #   --no-daemons   install and fix permissions only; start no libvirtd on the
 #                  host (the test environment starts its own inside a namespace)
+#   --uses GROUPS  which groups of scripts/packages.txt to install, comma
+#                  separated (default run,build,image; the tests add unit,e2e,lint)
 #
 # Every change it makes is printed as "changed: ..."; a second run prints none.
 set -euo pipefail
 
 start_daemons=1
-for arg in "$@"; do
+uses=run,build,image
+while [ "$#" -gt 0 ]; do
+	arg=$1
+	shift
 	case "$arg" in
 	--no-daemons) start_daemons=0 ;;
+	--uses)
+		[ "$#" -gt 0 ] || { echo "setup-host: --uses needs a list of groups (see scripts/packages.txt)" >&2; exit 2; }
+		uses=$1
+		shift
+		;;
+	--uses=*) uses=${arg#--uses=} ;;
 	-h | --help)
-		sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -36,14 +47,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-# Packages: libvirt + QEMU to run guests, libvirt-dev for the cgo binding,
-# the image builder's tools, and the tools the tests use.
-packages=(
-	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
-	qemu-system-x86 qemu-utils dnsmasq-base dnsmasq-utils ovmf
-	mmdebstrap extlinux syslinux-common fdisk e2fsprogs dosfstools cpio
-	genisoimage iproute2 pkg-config gcc make git ca-certificates
-)
+# Packages: the groups asked for from the one list, scripts/packages.txt.
+wanted=$("$(dirname "$0")/packages.sh" "$uses") || exit 2
+mapfile -t packages <<<"$wanted"
 missing=()
 for p in "${packages[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -12,6 +12,8 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
+
+	"github.com/galevm/gale/pkg/internal/testtool"
 )
 
 // readISO reads every regular file in the root of the ISO at path with
@@ -126,9 +128,7 @@ func reflectEqualFiles(a, b map[string][]byte) bool {
 
 // TestWriteSeedIsoinfo reads the seed back with an independent reader.
 func TestWriteSeedIsoinfo(t *testing.T) {
-	if _, err := exec.LookPath("isoinfo"); err != nil {
-		t.Skip("isoinfo not installed (Debian: apt-get install genisoimage); skipping")
-	}
+	testtool.Need(t, "Debian: genisoimage", "isoinfo")
 	for name, cfg := range seedConfigs() {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "seed.iso")
@@ -254,9 +254,7 @@ func TestWriteSeedReadOnlyDirLeavesNothing(t *testing.T) {
 
 // TestWriteSeedBlkid checks the label the way cloud-init finds the seed.
 func TestWriteSeedBlkid(t *testing.T) {
-	if _, err := exec.LookPath("blkid"); err != nil {
-		t.Skip("blkid not installed (Debian: util-linux); skipping")
-	}
+	testtool.Need(t, "Debian: util-linux", "blkid")
 	path := filepath.Join(t.TempDir(), "seed.iso")
 	if err := WriteSeed(path, validConfig()); err != nil {
 		t.Fatal(err)

@@ -8,14 +8,14 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/galevm/gale/pkg/internal/testtool"
 )
 
 // requireQemuImg skips the test when qemu-img is not installed.
 func requireQemuImg(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skip("qemu-img not installed (Debian: apt-get install qemu-utils); skipping integration test")
-	}
+	testtool.Need(t, "Debian: qemu-utils", "qemu-img")
 }
 
 // rawImage writes a sparse raw image of size bytes and returns its path.
@@ -191,9 +191,7 @@ func TestIntegrationInfoDataFile(t *testing.T) {
 }
 
 func TestExecRunnerTimeout(t *testing.T) {
-	if _, err := exec.LookPath("sleep"); err != nil {
-		t.Skip("sleep not installed")
-	}
+	testtool.Need(t, "Debian: coreutils", "sleep")
 	start := time.Now()
 	_, _, err := ExecRunner{Timeout: 50 * time.Millisecond}.Run(context.Background(), "sleep", "10")
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -205,9 +203,7 @@ func TestExecRunnerTimeout(t *testing.T) {
 }
 
 func TestExecRunnerOutput(t *testing.T) {
-	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("sh not installed")
-	}
+	testtool.Need(t, "Debian: dash", "sh")
 	stdout, stderr, err := ExecRunner{}.Run(context.Background(), "sh", "-c", "echo out; echo err >&2; exit 3")
 	if err == nil || string(stdout) != "out\n" || string(stderr) != "err\n" {
 		t.Errorf("Run() = %q, %q, %v; want out, err and an exit error", stdout, stderr, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/image"
 	"github.com/galevm/gale/pkg/imagestore"
+	"github.com/galevm/gale/pkg/internal/testtool"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/vm"
 )
@@ -44,9 +45,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skip("qemu-img not installed")
-	}
+	testtool.Need(t, "Debian: qemu-utils", "qemu-img")
 	dir := t.TempDir()
 	f := &fixture{catalog: filepath.Join(dir, "catalog"), store: imagestore.Store{Dir: filepath.Join(dir, "images")},
 		files: map[string][]byte{}, hits: map[string]*atomic.Int32{}, users: map[string][]string{}}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/galevm/gale/pkg/internal/testtool"
 )
 
 // Fixture disks are built from directory trees with sfdisk and
@@ -22,14 +24,10 @@ const (
 	testKernel     = "6.1.0-test"
 )
 
-// needTools skips the test when the fixture tools are missing.
+// needTools ends the test when the fixture tools are missing (see testtool).
 func needTools(t *testing.T) {
 	t.Helper()
-	for _, tool := range []string{"sfdisk", "mke2fs", "debugfs", "prlimit"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	testtool.Need(t, "Debian: fdisk, e2fsprogs, util-linux", "sfdisk", "mke2fs", "debugfs", "prlimit")
 }
 
 // run runs a fixture command and fails the test on error.
@@ -184,13 +182,11 @@ func gzipped(t *testing.T, data []byte) []byte {
 	return b.Bytes()
 }
 
-// compressWith compresses data with a command-line compressor, skipping
-// the test when it is not installed.
+// compressWith compresses data with a command-line compressor, ending the
+// test when it is not installed (see testtool).
 func compressWith(t *testing.T, data []byte, name string, args ...string) []byte {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
+	testtool.Need(t, "see scripts/packages.txt, group unit", name)
 	return []byte(run(t, string(data), name, args...))
 }
 

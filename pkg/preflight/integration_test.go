@@ -1,10 +1,11 @@
 package preflight
 
 import (
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/galevm/gale/pkg/internal/testtool"
 )
 
 // galeImages is where gale caches built templates.
@@ -18,9 +19,7 @@ func TestInspectDebian12Template(t *testing.T) {
 	if len(matches) == 0 {
 		t.Skip("no debian-12 template under " + galeImages)
 	}
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skip("qemu-img not installed")
-	}
+	testtool.Need(t, "Debian: qemu-utils", "qemu-img")
 	raw := filepath.Join(t.TempDir(), "debian-12.raw")
 	run(t, "", "qemu-img", "convert", "-O", "raw", matches[0], raw)
 

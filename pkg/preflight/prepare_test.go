@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/galevm/gale/pkg/internal/testtool"
 )
 
 // toolPath sets PATH to a fresh directory holding links to the host tools
@@ -18,6 +20,9 @@ func toolPath(t *testing.T) string {
 	for _, tool := range []string{"prlimit", "debugfs", "e2fsck", "zstd", "xz", "lz4", "bzip2"} {
 		p, err := exec.LookPath(tool)
 		if err != nil {
+			if testtool.Strict() {
+				testtool.Need(t, "see scripts/packages.txt, group unit", tool)
+			}
 			continue
 		}
 		if err := os.Symlink(p, filepath.Join(dir, tool)); err != nil {

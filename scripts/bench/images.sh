@@ -16,9 +16,7 @@ export PATH=$PATH:/usr/local/go/bin
 runs=${1:-5}
 
 if [ "${GALE_BENCH_INNER:-}" != 1 ]; then
-	scripts/setup-host.sh --no-daemons >/dev/null
-	dpkg-query -W -f='${Status}' hyperfine 2>/dev/null | grep -q "install ok installed" ||
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends hyperfine >/dev/null
+	scripts/setup-host.sh --no-daemons --uses run,build,image,e2e,bench >/dev/null
 	template=$(scripts/build-image.sh images/debian-12.yaml | tail -n 1)
 	make --no-print-directory build >/dev/null
 	GALE_BENCH_INNER=1 GALE_BENCH_TEMPLATE=$template exec scripts/testenv.sh "$0" "$runs"

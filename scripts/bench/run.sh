@@ -19,11 +19,7 @@ export PATH=$PATH:/usr/local/go/bin
 rounds=${1:-7}
 
 if [ "${GALE_BENCH_INNER:-}" != 1 ]; then
-	scripts/setup-host.sh --no-daemons >/dev/null
-	for p in virtinst cloud-image-utils hyperfine; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p" >/dev/null
-	done
+	scripts/setup-host.sh --no-daemons --uses run,build,image,e2e,bench >/dev/null
 	template=$(scripts/build-image.sh images/debian-12.yaml | tail -n 1)
 	mkdir -p bin
 	go build -o bin/bench-engine ./scripts/bench/engine

@@ -14,6 +14,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/internal/testtool"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -70,7 +71,6 @@ func xmlSpecs() map[string]hypervisor.DomainSpec {
 }
 
 func TestDomainXML(t *testing.T) {
-	validator, lookErr := exec.LookPath("virt-xml-validate")
 	for name, spec := range xmlSpecs() {
 		t.Run(name, func(t *testing.T) {
 			if err := hypervisor.ValidateDomainSpec(spec); err != nil {
@@ -130,9 +130,8 @@ func TestDomainXML(t *testing.T) {
 				t.Errorf("XML differs from %s (run with -update if intended):\n%s", golden, first)
 			}
 
-			if lookErr != nil {
-				t.Skipf("virt-xml-validate not installed (apt-get install libvirt-clients): %v", lookErr)
-			}
+			// virt-xml-validate runs xmllint.
+			validator := testtool.Need(t, "Debian: libvirt-clients, libxml2-utils", "virt-xml-validate", "xmllint")[0]
 			out, err := exec.Command(validator, golden, "domain").CombinedOutput()
 			if err != nil {
 				t.Fatalf("virt-xml-validate %s: %v\n%s", golden, err, out)

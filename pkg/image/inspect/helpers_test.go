@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/galevm/gale/pkg/internal/testimage"
+	"github.com/galevm/gale/pkg/internal/testtool"
 )
 
 const (
@@ -16,14 +17,10 @@ const (
 	mib = 1 << 20
 )
 
-// requireTools skips the test when qemu-img or prlimit is not installed.
+// requireTools ends the test when qemu-img or prlimit is not installed (see testtool).
 func requireTools(t *testing.T) {
 	t.Helper()
-	for _, bin := range []string{"qemu-img", "prlimit"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed; skipping", bin)
-		}
-	}
+	testtool.Need(t, "Debian: qemu-utils, util-linux", "qemu-img", "prlimit")
 }
 
 // qemuImg runs qemu-img and fails the test if it fails.
