@@ -55,7 +55,7 @@ mkdir -p "$cache"
 if [ ! -s "$base" ]; then
 	rm -f "$cache"/bookworm-minbase-*.tar
 	say "building a bare Debian 12 root from $mirror (cached weekly in $cache)"
-	mmdebstrap --quiet --variant=minbase bookworm "$base.part" "$mirror" >/dev/null
+	mmdebstrap --quiet --variant=minbase --format=tar bookworm "$base.part" "$mirror" >/dev/null
 	mv "$base.part" "$base"
 fi
 
