@@ -155,3 +155,10 @@ func (f *Sparse) WriteFile(path string) error {
 	}
 	return w.Close()
 }
+
+// ResetReads forgets the reads recorded so far.
+func (f *Sparse) ResetReads() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads, f.outOfFile = 0, ""
+}
