@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -31,47 +33,90 @@ var knownFS = []string{"", fsExt2, fsExt3, fsExt4, fsXFS, fsBtrfs, fsLVM, fsLUKS
 func FuzzReadLayout(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		img := testimage.DecodeSparse(in)
-		p := filepath.Join(t.TempDir(), "disk.raw")
-		if err := img.WriteFile(p); err != nil {
-			t.Fatal(err)
-		}
-		l, err := readLayout(p)
-		again, err2 := readLayout(p)
-		if fmt.Sprint(err) != fmt.Sprint(err2) || !reflect.DeepEqual(l, again) {
-			t.Fatalf("readLayout is not deterministic: %+v, %v; then %+v, %v", l, err, again, err2)
-		}
-		if err != nil {
-			return
-		}
-		if l.Size != img.Size {
-			t.Fatalf("layout size %d, file size %d", l.Size, img.Size)
-		}
-		switch l.Table {
-		case tableGPT, tableMBR:
-		case tableNone:
-			if len(l.Parts) > 1 || len(l.Parts) == 1 && (l.Parts[0].Index != 0 || l.Parts[0].Size != l.Size) {
-				t.Fatalf("no partition table but partitions %+v", l.Parts)
-			}
-		default:
-			t.Fatalf("table %q", l.Table)
-		}
-		if n := len(l.Parts); n > maxGPTEntries+4*(maxLogical+1) {
-			t.Fatalf("%d partitions", n)
-		}
-		if fw := l.firmware(); fw != "" && fw != "bios" && fw != "uefi" {
-			t.Fatalf("firmware %q", fw)
-		}
-		for _, part := range l.Parts {
-			inside := part.Start >= 0 && part.Size >= 0 && part.Start <= l.Size && part.Size <= l.Size-part.Start
-			if part.Beyond == inside {
-				t.Fatalf("partition %+v of a %d-byte image: Beyond = %v", part, l.Size, part.Beyond)
-			}
-			if !slices.Contains(knownFS, part.FS) {
-				t.Fatalf("partition %+v: unknown filesystem", part)
-			}
+		checkLayout(t, testimage.DecodeSparse(in))
+		// GPT checksums would stop most mutations of the table from
+		// getting further: check the input with them fixed too.
+		if fixed := fixGPTChecksums(testimage.DecodeSparse(in)); fixed != nil {
+			checkLayout(t, fixed)
 		}
 	})
+}
+
+// fixGPTChecksums returns img with the CRCs of its GPT headers and entry
+// arrays corrected, or nil if it has no GPT header.
+func fixGPTChecksums(img *testimage.Sparse) *testimage.Sparse {
+	found := false
+	for _, off := range []int64{sectorSize, img.Size/sectorSize*sectorSize - sectorSize} {
+		if off < sectorSize || off+sectorSize > img.Size {
+			continue
+		}
+		h := make([]byte, sectorSize)
+		_, _ = img.ReadAt(h, off)
+		if !bytes.HasPrefix(h, []byte("EFI PART")) {
+			continue
+		}
+		found = true
+		lba := binary.LittleEndian.Uint64(h[72:80])
+		n := uint64(binary.LittleEndian.Uint32(h[80:84])) * uint64(binary.LittleEndian.Uint32(h[84:88]))
+		if lba < uint64(img.Size)/sectorSize && n <= uint64(img.Size)-lba*sectorSize {
+			entries := make([]byte, n)
+			_, _ = img.ReadAt(entries, int64(lba*sectorSize))
+			binary.LittleEndian.PutUint32(h[88:92], crc32.ChecksumIEEE(entries))
+		}
+		if hs := binary.LittleEndian.Uint32(h[12:16]); hs >= 92 && hs <= sectorSize {
+			clear(h[16:20])
+			binary.LittleEndian.PutUint32(h[16:20], crc32.ChecksumIEEE(h[:hs]))
+		}
+		img.Extents = append(img.Extents, testimage.Extent{Off: off, Data: h})
+	}
+	if !found {
+		return nil
+	}
+	return img
+}
+
+// checkLayout asserts FuzzReadLayout's properties for one image.
+func checkLayout(t *testing.T, img *testimage.Sparse) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "disk.raw")
+	if err := img.WriteFile(p); err != nil {
+		t.Fatal(err)
+	}
+	l, err := readLayout(p)
+	again, err2 := readLayout(p)
+	if fmt.Sprint(err) != fmt.Sprint(err2) || !reflect.DeepEqual(l, again) {
+		t.Fatalf("readLayout is not deterministic: %+v, %v; then %+v, %v", l, err, again, err2)
+	}
+	if err != nil {
+		return
+	}
+	if l.Size != img.Size {
+		t.Fatalf("layout size %d, file size %d", l.Size, img.Size)
+	}
+	switch l.Table {
+	case tableGPT, tableMBR:
+	case tableNone:
+		if len(l.Parts) > 1 || len(l.Parts) == 1 && (l.Parts[0].Index != 0 || l.Parts[0].Size != l.Size) {
+			t.Fatalf("no partition table but partitions %+v", l.Parts)
+		}
+	default:
+		t.Fatalf("table %q", l.Table)
+	}
+	if n := len(l.Parts); n > maxGPTEntries+4*(maxLogical+1) {
+		t.Fatalf("%d partitions", n)
+	}
+	if fw := l.firmware(); fw != "" && fw != "bios" && fw != "uefi" {
+		t.Fatalf("firmware %q", fw)
+	}
+	for _, part := range l.Parts {
+		inside := part.Start >= 0 && part.Size >= 0 && part.Start <= l.Size && part.Size <= l.Size-part.Start
+		if part.Beyond == inside {
+			t.Fatalf("partition %+v of a %d-byte image: Beyond = %v", part, l.Size, part.Beyond)
+		}
+		if !slices.Contains(knownFS, part.FS) {
+			t.Fatalf("partition %+v: unknown filesystem", part)
+		}
+	}
 }
 
 // FuzzProbeFS checks the filesystem prober on a partition at an offset: it
@@ -335,5 +380,60 @@ func TestFuzzSeeds(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: layout %q, want %q", name, got, want)
 		}
+	}
+}
+
+// TestLayoutHugeGPTPartition: GPT entries hold 64-bit sector numbers, so a
+// partition's byte offset, or its end, can overflow int64. Such a
+// partition lies beyond the image; it must not wrap around into it.
+func TestLayoutHugeGPTPartition(t *testing.T) {
+	body, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzReadLayout", "gpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lit, _ := strings.CutPrefix(string(body), "go test fuzz v1\n[]byte(")
+	lit, _ = strings.CutSuffix(lit, ")\n")
+	in, err := strconv.Unquote(lit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name       string
+		start, end uint64 // sectors
+	}{
+		{"end overflows", 1 << 53, 1<<54 - 1},
+		{"start wraps to 2 MiB", 1<<55 + 4096, 1<<55 + 4096 + 2047},
+		{"end before start", 4096, 4095 - 2048},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := testimage.DecodeSparse([]byte(in))
+			// The second entry of the primary and the backup arrays.
+			for _, h := range []int64{sectorSize, img.Size - sectorSize} {
+				hdr := make([]byte, sectorSize)
+				if _, err := img.ReadAt(hdr, h); err != nil {
+					t.Fatal(err)
+				}
+				entry := int64(binary.LittleEndian.Uint64(hdr[72:80]))*sectorSize + 128
+				e := make([]byte, 16)
+				binary.LittleEndian.PutUint64(e, c.start)
+				binary.LittleEndian.PutUint64(e[8:], c.end)
+				img.Extents = append(img.Extents, testimage.Extent{Off: entry + 32, Data: e})
+			}
+			img = fixGPTChecksums(img)
+			p := filepath.Join(t.TempDir(), "disk.raw")
+			if err := img.WriteFile(p); err != nil {
+				t.Fatal(err)
+			}
+			l, err := readLayout(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Table != tableGPT || len(l.Parts) != 3 {
+				t.Fatalf("layout %+v", l)
+			}
+			if part := l.Parts[1]; !part.Beyond || part.FS != "" {
+				t.Errorf("partition %+v of a %d-byte image: want it beyond the end, unprobed", part, l.Size)
+			}
+		})
 	}
 }
