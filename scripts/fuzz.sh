@@ -8,7 +8,9 @@
 # "package/FuzzX" name matches it (grep -E). go test -fuzz takes one target
 # per package per run, so they run one after another, each for FUZZTIME
 # (default 10s) with -parallel=1 (FUZZPARALLEL) to leave the machine's other
-# cores alone. A failing input is written by go test to the package's
+# cores alone. Each new interesting input is minimized for at most
+# FUZZMINIMIZETIME (default 1000x, that many runs): go test's default of 60s
+# can stall a short run entirely on one input. A failing input is written by go test to the package's
 # testdata/fuzz/FuzzX/ directory, where it becomes a regression test; the
 # script goes on with the other targets and exits non-zero at the end.
 set -uo pipefail
@@ -17,6 +19,7 @@ export PATH=$PATH:/usr/local/go/bin
 
 fuzztime=${FUZZTIME:-10s}
 parallel=${FUZZPARALLEL:-1}
+minimize=${FUZZMINIMIZETIME:-1000x}
 filter=${1:-.}
 
 # "./pkg/dir FuzzName" lines, sorted.
@@ -44,7 +47,8 @@ for t in "${targets[@]}"; do
 	echo
 	echo "=== $dir $name ==="
 	t0=$SECONDS
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel "$parallel" "$dir"; then
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" \
+		-fuzzminimizetime "$minimize" -parallel "$parallel" "$dir"; then
 		failed+=("$dir $name")
 	fi
 	echo "--- $name: $((SECONDS - t0))s"
