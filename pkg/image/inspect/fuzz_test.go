@@ -17,8 +17,8 @@ import (
 )
 
 // The header checks read hostile files: the fuzz targets below feed them
-// sparse images (see testimage.DecodeSparse) and assert, beyond not panicking,
-// that a check
+// sparse images (see testimage.DecodeSparse), VHD and VHDX ones also with
+// their checksums corrected, and assert, beyond not panicking, that a check
 //
 //   - never reads outside the file, and reads at most a few times the
 //     file's size in all (each table once);
