@@ -2,6 +2,8 @@ package cloudinit
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -188,8 +190,10 @@ func FuzzMetaData(f *testing.F) {
 	})
 }
 
-// FuzzValidateUserData checks that validation never panics and never
-// changes the user's bytes.
+// FuzzValidateUserData checks that validation never panics, never changes
+// the user's bytes, is deterministic, refuses only a cloud-config or
+// oversized user-data, with an error wrapping ErrInvalidUserData, and that
+// accepted user-data reaches the seed unchanged.
 func FuzzValidateUserData(f *testing.F) {
 	f.Add([]byte("#cloud-config\na: [1\n"))
 	f.Add([]byte("#cloud-config\n- a\n---\nb: 1\n"))
@@ -199,6 +203,15 @@ func FuzzValidateUserData(f *testing.F) {
 		err := ValidateUserData(ud)
 		if !bytes.Equal(ud, orig) {
 			t.Fatal("ValidateUserData changed its input")
+		}
+		if again := ValidateUserData(ud); fmt.Sprint(again) != fmt.Sprint(err) {
+			t.Fatalf("not deterministic: %v, then %v", err, again)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidUserData) {
+			t.Fatalf("error does not wrap ErrInvalidUserData: %v", err)
+		}
+		if err != nil && !isCloudConfig(ud) && len(ud) <= MaxUserDataBytes {
+			t.Fatalf("refused user-data that is not a cloud-config: %v", err)
 		}
 		if err == nil && len(ud) > 0 {
 			c := Config{InstanceID: "i", Hostname: "h", UserData: ud}

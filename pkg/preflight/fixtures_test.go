@@ -149,7 +149,7 @@ func writeCpio(w io.Writer, members []cpioMember) error {
 }
 
 // cpioBytes returns a newc archive of members.
-func cpioBytes(t *testing.T, members ...cpioMember) []byte {
+func cpioBytes(t testing.TB, members ...cpioMember) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := writeCpio(&b, members); err != nil {
@@ -169,7 +169,7 @@ func moduleMembers(files ...string) []cpioMember {
 }
 
 // gzipped returns data compressed with gzip.
-func gzipped(t *testing.T, data []byte) []byte {
+func gzipped(t testing.TB, data []byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := gzip.NewWriter(&b)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 
@@ -156,7 +157,7 @@ func readGPT(f *os.File, l *layout) (found bool, err error) {
 		case gpt.BIOSBoot:
 			l.BIOSBoot = true
 		}
-		l.addPart(p.Index, int64(p.Start)*sectorSize, int64(p.Size), typ)
+		l.addPart(p.Index, sectorsToBytes(p.Start), int64(p.Size), typ)
 	}
 	return true, nil
 }
@@ -250,10 +251,21 @@ func readLogical(f *os.File, l *layout, base int64, next int) (int, error) {
 // addPart appends a partition, marking it when it runs past the image.
 func (l *layout) addPart(index int, start, size int64, typ string) {
 	p := partition{Index: index, Start: start, Size: size, Type: typ}
-	if start < 0 || size < 0 || start+size > l.Size {
+	// Compared without adding: start+size can overflow.
+	if start < 0 || size < 0 || start > l.Size || size > l.Size-start {
 		p.Beyond = true
 	}
 	l.Parts = append(l.Parts, p)
+}
+
+// sectorsToBytes converts a 64-bit sector number from a partition table to
+// a byte offset; one too large for an int64 becomes math.MaxInt64, which
+// lies past the end of any image, rather than wrapping around into it.
+func sectorsToBytes(sectors uint64) int64 {
+	if sectors > math.MaxInt64/sectorSize {
+		return math.MaxInt64
+	}
+	return int64(sectors) * sectorSize
 }
 
 func allZero(b []byte) bool {
