@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -346,7 +344,7 @@ func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, str
 		}
 	case req.Prepare:
 		// Work on a raw copy (never the source), then convert that.
-		if err := toRaw(ctx, src, req.Format, raw); err != nil {
+		if err := s.toRaw(ctx, src, req.Format, raw); err != nil {
 			return err
 		}
 		op.Stage(StagePreflight, "")
@@ -377,7 +375,7 @@ func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, str
 		look := src
 		if req.Format != "raw" || !isRegular(f) {
 			op.Stage(StagePreflight, "raw copy")
-			if err := toRaw(ctx, qcow, "qcow2", raw); err != nil {
+			if err := s.toRaw(ctx, qcow, "qcow2", raw); err != nil {
 				return err
 			}
 			look = raw
@@ -489,13 +487,12 @@ func hashFile(ctx context.Context, path string) hashResult {
 	}
 }
 
-// toRaw writes a sparse raw copy of src (format, never probed) at dst.
-func toRaw(ctx context.Context, src, format, dst string) error {
-	cmd := exec.CommandContext(ctx, "qemu-img", "convert", "-q", "-f", format, "-O", "raw", "-S", "64k", src, dst)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		_ = os.Remove(dst)
-		return fmt.Errorf("raw copy for pre-flight: %w: %s", err, strings.TrimSpace(string(out)))
+// toRaw writes a sparse raw copy of src (format, never probed) at dst,
+// which must not exist; on failure dst is removed.
+func (s *Service) toRaw(ctx context.Context, src, format, dst string) error {
+	opts := disk.ConvertOptions{OutputFormat: disk.FormatRaw}
+	if err := s.cfg.Disks.ConvertWithOptions(ctx, src, format, dst, opts, nil); err != nil {
+		return fmt.Errorf("raw copy for pre-flight: %w", err)
 	}
 	return nil
 }
