@@ -199,3 +199,27 @@ func TestCommandLine(t *testing.T) {
 		})
 	}
 }
+
+func TestTailWriter(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{"under the limit", []string{"ab", "c"}, "abc"},
+		{"keeps the end", []string{"abc", "defgh"}, "defgh"},
+		{"one large write", []string{"0123456789"}, "56789"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tw := &tailWriter{max: 5}
+			for _, w := range c.writes {
+				if n, err := tw.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write(%q) = %d, %v", w, n, err)
+				}
+			}
+			if got := string(tw.bytes()); got != c.want {
+				t.Errorf("tail = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
