@@ -59,14 +59,12 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneResult, error) {
 	res := api.PruneResult{Removed: []string{}}
 	inUse := map[string]bool{}
-	if s.cfg.Users != nil {
-		m, err := s.cfg.Users(ctx)
-		if err != nil {
-			return res, fmt.Errorf("find the VMs using images: %w", err)
-		}
-		for p := range m {
-			inUse[p] = true
-		}
+	m, err := s.Users(ctx)
+	if err != nil {
+		return res, fmt.Errorf("find the VMs using images: %w", err)
+	}
+	for p := range m {
+		inUse[p] = true
 	}
 	current := map[string]string{} // path -> image name
 	entries, err := s.cfg.Catalog.Entries()

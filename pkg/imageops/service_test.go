@@ -75,7 +75,7 @@ func newFixture(t *testing.T) *fixture {
 	svc, err := New(Config{
 		Catalog: image.Catalog{Dirs: []string{f.catalog}}, Store: f.store, Ops: f.ops, Log: log,
 		MaxImageBytes: 64 << 20, DownloadRetries: -1,
-		Users: func(context.Context) (map[string][]string, error) { return f.users, nil },
+		VMs: mapVMs(f.users),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +83,24 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(svc.Close)
 	f.svc = svc
 	return f
+}
+
+// mapVMs is a VMRecords whose VMs all have their image file recorded: it
+// maps an image file's path to the VMs based on it.
+type mapVMs map[string][]string
+
+func (m mapVMs) VMImages(context.Context) ([]VMImage, error) {
+	var out []VMImage
+	for path, vms := range m {
+		for _, vm := range vms {
+			out = append(out, VMImage{VM: vm, ImagePath: path})
+		}
+	}
+	return out, nil
+}
+
+func (m mapVMs) RecordImagePath(context.Context, string, string) error {
+	return errors.New("every image file is recorded")
 }
 
 // publish serves data as name and records it in SHA256SUMS.
