@@ -19,6 +19,7 @@ import (
 	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/preflight"
+	"github.com/galevm/gale/pkg/vm"
 )
 
 // Import stages.
@@ -434,15 +435,15 @@ func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, str
 func readiness(rep *preflight.Report, port int) (string, int) {
 	switch {
 	case port > 0:
-		return imagestore.ReadyTCP, port
+		return vm.ReadyTCP, port
 	case rep == nil:
-		return imagestore.ReadyBoot, 0
+		return vm.ReadyBoot, 0
 	case rep.CloudInit:
-		return imagestore.ReadyCloudInit, 0
+		return vm.ReadyCloudInit, 0
 	case rep.GuestAgent:
-		return imagestore.ReadyAgent, 0
+		return vm.ReadyAgent, 0
 	}
-	return imagestore.ReadyBoot, 0
+	return vm.ReadyBoot, 0
 }
 
 func changeLine(c preflight.Change) string {

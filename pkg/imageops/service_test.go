@@ -428,7 +428,7 @@ func TestResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := imagestore.WriteRecord(path, imagestore.Record{Name: "legacy", Origin: imagestore.OriginImported,
-		Readiness: imagestore.ReadyTCP, ReadyPort: 8080, Boot: "uefi", VirtualSize: 8 << 20}); err != nil {
+		Readiness: vm.ReadyTCP, ReadyPort: 8080, Boot: "uefi", VirtualSize: 8 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := f.svc.Resolve("legacy")

@@ -35,14 +35,6 @@ const (
 	OriginImported = "imported"
 )
 
-// Readiness modes: how gale decides that a VM from the image is ready.
-const (
-	ReadyCloudInit = "cloud-init" // cloud-init finished (the default)
-	ReadyAgent     = "agent"      // the guest agent answers
-	ReadyTCP       = "tcp"        // a TCP port of the guest accepts connections
-	ReadyBoot      = "boot"       // the domain runs; nothing in the guest to ask
-)
-
 // Record says where a local image came from.
 type Record struct {
 	Name   string `json:"name"`
@@ -64,7 +56,8 @@ type Record struct {
 	OS string `json:"os,omitempty"`
 	// Boot is "bios" or "uefi".
 	Boot string `json:"boot,omitempty"`
-	// Readiness is one of the Ready* modes; ReadyPort goes with ReadyTCP.
+	// Readiness is one of pkg/vm's readiness modes (vm.ReadyCloudInit,
+	// ...); ReadyPort goes with vm.ReadyTCP.
 	Readiness string `json:"readiness,omitempty"`
 	ReadyPort int    `json:"ready_port,omitempty"`
 	// Preflight is the readiness report of an imported system.
