@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/sirupsen/logrus"
 
@@ -19,9 +18,9 @@ import (
 )
 
 // newImages makes the image service: the catalog in the shipped and the
-// user's directories, the image store, and a view of which VMs use which
-// image file (read from each VM disk's backing file). It clears what a
-// killed galed left in the image work area.
+// user's directories, the image store, and the VM rows that say which
+// image file each VM's disk is based on. It clears what a killed galed
+// left in the image work area.
 func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine *vm.Engine, st *store.Store, log *logrus.Logger) (*imageops.Service, error) {
 	maxImage, err := cfg.MaxImageBytes()
 	if err != nil {
@@ -41,42 +40,12 @@ func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine 
 			return nil, fmt.Errorf("import dir: %w", err)
 		}
 	}
-	var svc *imageops.Service
-	// users fails closed: a VM whose disk cannot be read makes the answer
-	// an error (delete and prune then refuse), and a VM whose disk does not
-	// exist yet (still being created) uses the image its row names.
-	users := func(ctx context.Context) (map[string][]string, error) {
-		vms, err := st.ListVMs(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out := map[string][]string{}
-		for _, v := range vms {
-			diskPath := engine.Paths(v.Name).DiskPath
-			if _, err := os.Stat(diskPath); os.IsNotExist(err) {
-				if res, err := svc.Resolve(v.Image); err == nil {
-					out[res.Template.Path] = append(out[res.Template.Path], v.Name)
-				}
-				continue
-			}
-			info, err := disks.Info(ctx, diskPath, disk.FormatQCOW2)
-			if err != nil {
-				return nil, fmt.Errorf("backing file of vm %s: %w", v.Name, err)
-			}
-			if info.BackingFilename == "" {
-				continue
-			}
-			p := filepath.Clean(info.BackingFilename)
-			out[p] = append(out[p], v.Name)
-		}
-		return out, nil
-	}
-	svc, err = imageops.New(imageops.Config{
+	svc, err := imageops.New(imageops.Config{
 		Catalog:       image.Catalog{Dirs: []string{cfg.CatalogDir, cfg.UserCatalogDir}},
 		Store:         imagestore.Store{Dir: cfg.ImageDir},
 		Ops:           ops,
 		Disks:         disks,
-		Users:         users,
+		VMs:           vmImages{store: st, engine: engine},
 		Limits:        inspect.Limits{MaxVirtualSize: maxImage},
 		MaxImageBytes: maxImage,
 		ImportDir:     cfg.ImportDir,
@@ -94,4 +63,31 @@ func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine 
 		}
 	}
 	return svc, nil
+}
+
+// vmImages gives the image service the VM rows of the store: the image
+// each VM was created from, and where its disk is.
+type vmImages struct {
+	store  *store.Store
+	engine *vm.Engine
+}
+
+var _ imageops.VMRecords = vmImages{}
+
+// VMImages implements imageops.VMRecords.
+func (v vmImages) VMImages(ctx context.Context) ([]imageops.VMImage, error) {
+	rows, err := v.store.ListVMs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]imageops.VMImage, len(rows))
+	for i, r := range rows {
+		out[i] = imageops.VMImage{VM: r.Name, Image: r.Image, ImagePath: r.ImagePath, DiskPath: v.engine.Paths(r.Name).DiskPath}
+	}
+	return out, nil
+}
+
+// RecordImagePath implements imageops.VMRecords.
+func (v vmImages) RecordImagePath(ctx context.Context, name, path string) error {
+	return v.store.SetVMImagePath(ctx, name, path)
 }

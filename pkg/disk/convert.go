@@ -20,6 +20,10 @@ type ConvertOptions struct {
 	// disk when the kernel writes it back. Set it when the caller records
 	// the image as durable right after.
 	Sync bool
+	// OutputFormat is the format written: FormatQCOW2 (empty means it) or
+	// FormatRaw. A raw image is written sparse: runs of zeros of 64 KiB or
+	// more become holes.
+	OutputFormat string
 }
 
 // Convert is ConvertWithOptions with the default options.
@@ -28,9 +32,10 @@ func (q *QemuImg) Convert(ctx context.Context, src, srcFormat, dst string, progr
 }
 
 // ConvertWithOptions writes the image at src, read as srcFormat, as a new
-// qcow2 image at dst:
+// qcow2 (or, with opts.OutputFormat, raw) image at dst:
 //
 //	qemu-img convert -p -f <srcFormat> -O qcow2 <abs src> <abs dst>
+//	qemu-img convert -p -f <srcFormat> -O raw -S 64k <abs src> <abs dst>
 //
 // srcFormat is required and never probed: a raw source whose first bytes
 // look like a qcow2 header is copied byte for byte. Convert does not vet
@@ -57,6 +62,13 @@ func (q *QemuImg) ConvertWithOptions(ctx context.Context, src, srcFormat, dst st
 	if err := checkFormat(srcFormat); err != nil {
 		return fmt.Errorf("convert %s: %w", src, err)
 	}
+	outFormat := opts.OutputFormat
+	if outFormat == "" {
+		outFormat = FormatQCOW2
+	}
+	if outFormat != FormatQCOW2 && outFormat != FormatRaw {
+		return fmt.Errorf("convert %s: %w: output format %q (want %s or %s)", src, ErrInvalidArgument, outFormat, FormatQCOW2, FormatRaw)
+	}
 	absSrc, err := absPath(src)
 	if err != nil {
 		return fmt.Errorf("convert: source %w", err)
@@ -76,7 +88,7 @@ func (q *QemuImg) ConvertWithOptions(ctx context.Context, src, srcFormat, dst st
 	}
 
 	pw := &progressWriter{report: progress, last: -1}
-	if err := q.stream(ctx, pw, convertArgs(srcFormat, absSrc, absDst)...); err != nil {
+	if err := q.stream(ctx, pw, convertArgs(srcFormat, outFormat, absSrc, absDst)...); err != nil {
 		return removeAfter(absDst, fmt.Errorf("convert %s to %s: %w", src, dst, err))
 	}
 	if opts.Sync {
@@ -89,8 +101,12 @@ func (q *QemuImg) ConvertWithOptions(ctx context.Context, src, srcFormat, dst st
 }
 
 // convertArgs is the qemu-img command line ConvertWithOptions runs.
-func convertArgs(srcFormat, absSrc, absDst string) []string {
-	return []string{"convert", "-p", "-f", srcFormat, "-O", FormatQCOW2, absSrc, absDst}
+func convertArgs(srcFormat, outFormat, absSrc, absDst string) []string {
+	args := []string{"convert", "-p", "-f", srcFormat, "-O", outFormat}
+	if outFormat == FormatRaw {
+		args = append(args, "-S", "64k")
+	}
+	return append(args, absSrc, absDst)
 }
 
 // stream runs qemu-img with its stdout going to w as it is written when the

@@ -201,6 +201,27 @@ func TestIntegrationConvert(t *testing.T) {
 		}
 	}
 
+	t.Run("raw output", func(t *testing.T) {
+		qcow := filepath.Join(t.TempDir(), "mid.qcow2")
+		if err := q.Convert(ctx, src, FormatRaw, qcow, nil); err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(t.TempDir(), "out.raw")
+		if err := q.ConvertWithOptions(ctx, qcow, FormatQCOW2, dst, ConvertOptions{OutputFormat: FormatRaw}, nil); err != nil {
+			t.Fatal(err)
+		}
+		compareImages(t, src, FormatRaw, dst, FormatRaw)
+	})
+
+	t.Run("unknown output format", func(t *testing.T) {
+		dst := filepath.Join(dir, "out.vmdk")
+		err := q.ConvertWithOptions(ctx, src, FormatRaw, dst, ConvertOptions{OutputFormat: "vmdk"}, nil)
+		if !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("ConvertWithOptions() = %v, want ErrInvalidArgument", err)
+		}
+		assertMissing(t, dst)
+	})
+
 	t.Run("failure removes destination", func(t *testing.T) {
 		dst := filepath.Join(dir, "bad.qcow2")
 		// A raw file is not a qcow2 image.

@@ -1,12 +1,11 @@
 package disk
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
+	"errors"
 	"time"
+
+	"github.com/galevm/gale/pkg/toolrun"
 )
 
 // Runner runs an external command. Implementations MUST honour ctx
@@ -23,7 +22,7 @@ type Runner interface {
 // block a caller forever.
 const DefaultTimeout = 2 * time.Minute
 
-// ExecRunner runs commands with os/exec. The zero value is ready to use.
+// ExecRunner runs commands with pkg/toolrun. The zero value is ready to use.
 type ExecRunner struct {
 	// Timeout bounds each command; zero means DefaultTimeout, negative means
 	// no bound beyond ctx.
@@ -31,27 +30,23 @@ type ExecRunner struct {
 }
 
 // Run implements Runner. The command runs with LC_ALL=C so its messages are
-// stable, and it is killed when ctx is done or the timeout expires.
+// stable, and it is killed when ctx is done or the timeout expires; a
+// timed-out command's error matches context.DeadlineExceeded.
 func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byte, []byte, error) {
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
+	out, err := toolrun.Run(ctx, toolrun.Spec{Argv: append([]string{name}, args...), Timeout: timeout})
+	return out.Stdout, out.Stderr, cause(err)
+}
+
+// cause returns the cause inside a *toolrun.Error: CommandError adds the
+// command line and stderr itself, so they are not repeated.
+func cause(err error) error {
+	var te *toolrun.Error
+	if errors.As(err, &te) {
+		return te.Err
 	}
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	if err != nil && ctx.Err() != nil {
-		// Report the deadline/cancellation, not only "signal: killed".
-		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
-	}
-	return stdout.Bytes(), stderr.Bytes(), err
+	return err
 }

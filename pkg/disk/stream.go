@@ -1,13 +1,10 @@
 package disk
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"time"
+
+	"github.com/galevm/gale/pkg/toolrun"
 )
 
 // StreamRunner is a Runner that can also hand a command's standard output
@@ -26,17 +23,9 @@ var _ StreamRunner = ExecRunner{}
 // RunStream implements StreamRunner. It is for long-running commands such
 // as conversions, so unlike Run it applies no timeout of its own: only ctx
 // bounds it, and Timeout is ignored. The command runs with LC_ALL=C and is
-// killed when ctx is done.
+// killed when ctx is done. Its output is not capped: a long conversion's
+// progress lines go to stdout as they come.
 func (r ExecRunner) RunStream(ctx context.Context, stdout io.Writer, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	cmd.WaitDelay = 5 * time.Second
-	var stderr bytes.Buffer
-	cmd.Stdout = stdout
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
-	}
-	return stderr.Bytes(), err
+	out, err := toolrun.Run(ctx, toolrun.Spec{Argv: append([]string{name}, args...), Stdout: stdout, MaxOutput: -1})
+	return out.Stderr, cause(err)
 }

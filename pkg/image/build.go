@@ -13,10 +13,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/galevm/gale/pkg/toolrun"
 )
 
 // DefaultCacheDir is where built images live when BuildOptions.CacheDir is empty.
@@ -411,27 +414,38 @@ func (b *builder) cmd(ctx context.Context, name string, args ...string) error {
 	return b.cmdStdin(ctx, nil, name, args...)
 }
 
-// cmdStdin runs a tool in its own process group (so cancelling ctx kills its
-// children too), copies its output to the log and puts the tail of the
-// output into the error.
+// cmdStdin runs a tool through toolrun (in its own process group, so
+// cancelling ctx kills its children too; no timeout or output cap: a build
+// takes as long as it takes), copies its output to the log and puts the
+// tail of its standard error into the error.
 func (b *builder) cmdStdin(ctx context.Context, stdin io.Reader, name string, args ...string) error {
-	tail := &tailBuffer{max: 2048}
-	c := exec.CommandContext(ctx, name, args...)
-	c.Stdin = stdin
-	c.Stdout = io.MultiWriter(b.opts.Log, tail)
-	c.Stderr = c.Stdout
-	c.Env = toolEnv()
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
-	c.WaitDelay = 10 * time.Second
-	fmt.Fprintf(b.opts.Log, "+ %s %s\n", name, strings.Join(args, " "))
-	if err := c.Run(); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", name, ctx.Err())
-		}
-		return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(tail.String()))
+	log := &syncWriter{w: b.opts.Log}
+	fmt.Fprintf(log, "+ %s %s\n", name, strings.Join(args, " "))
+	_, err := toolrun.Run(ctx, toolrun.Spec{
+		Argv:      append([]string{name}, args...),
+		MaxOutput: -1,
+		Stdin:     stdin,
+		Stdout:    log,
+		Stderr:    log,
+		Env:       toolEnv(),
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", name, ctx.Err())
 	}
-	return nil
+	return err
+}
+
+// syncWriter serializes writes to w: a tool's stdout and stderr are copied
+// to the log from two goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // toolEnv is the host environment without locale and Python settings (which
@@ -448,22 +462,6 @@ func toolEnv() []string {
 	}
 	return append(env, "LC_ALL=C.UTF-8", "DEBIAN_FRONTEND=noninteractive")
 }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	buf []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append(t.buf[:0:0], t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.buf) }
 
 func checkTools() error {
 	var missing []string

@@ -309,15 +309,6 @@ func TestNewUUID(t *testing.T) {
 	}
 }
 
-func TestTailBuffer(t *testing.T) {
-	tb := &tailBuffer{max: 5}
-	tb.Write([]byte("abc"))
-	tb.Write([]byte("defgh"))
-	if got := tb.String(); got != "defgh" {
-		t.Fatalf("tail = %q, want %q", got, "defgh")
-	}
-}
-
 func TestMountsUnderUnescape(t *testing.T) {
 	if got := unescapeMountinfo(`/a\040b`); got != "/a b" {
 		t.Fatalf("unescape = %q", got)

@@ -11,6 +11,7 @@ import (
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/image"
 	"github.com/galevm/gale/pkg/imagestore"
+	"github.com/galevm/gale/pkg/vm"
 )
 
 // Build builds a catalog recipe into the image cache as an operation whose
@@ -53,7 +54,7 @@ func (s *Service) Build(ctx context.Context, name string) (api.Operation, error)
 			return strings.TrimSpace(log.String()), err
 		}
 		rec := imagestore.Record{Name: name, Origin: imagestore.OriginBuilt, Source: t.File(), CreatedAt: time.Now().UTC(),
-			Readiness: imagestore.ReadyCloudInit, Boot: t.Boot}
+			Readiness: vm.ReadyCloudInit, Boot: t.Boot}
 		if err := imagestore.WriteRecord(out, rec); err != nil {
 			s.log.WithError(err).Warn("record of built image")
 		}

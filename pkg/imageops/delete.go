@@ -59,14 +59,12 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneResult, error) {
 	res := api.PruneResult{Removed: []string{}}
 	inUse := map[string]bool{}
-	if s.cfg.Users != nil {
-		m, err := s.cfg.Users(ctx)
-		if err != nil {
-			return res, fmt.Errorf("find the VMs using images: %w", err)
-		}
-		for p := range m {
-			inUse[p] = true
-		}
+	m, err := s.Users(ctx)
+	if err != nil {
+		return res, fmt.Errorf("find the VMs using images: %w", err)
+	}
+	for p := range m {
+		inUse[p] = true
 	}
 	current := map[string]string{} // path -> image name
 	entries, err := s.cfg.Catalog.Entries()
@@ -92,12 +90,10 @@ func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneRes
 	}
 
 	var candidates []string
-	cached, _ := filepath.Glob(filepath.Join(s.cfg.Store.Dir, "*.qcow2"))
-	importedFiles, _ := filepath.Glob(filepath.Join(s.cfg.Store.ImportedDir(), "*.qcow2"))
-	busy := func(p string) bool { return s.cfg.Ops.Active(target(imageName(p))) != "" }
-	for _, p := range append(cached, importedFiles...) {
+	busy := func(p string) bool { return s.cfg.Ops.Active(target(imagestore.ImageName(p))) != "" }
+	for _, p := range s.cfg.Store.ImageFiles() {
 		_, isCurrent := current[p]
-		imported := filepath.Dir(p) == s.cfg.Store.ImportedDir()
+		imported := s.cfg.Store.IsImported(p)
 		switch {
 		case inUse[p], busy(p), hasPrefix(filepath.Base(p), unreadable):
 		case !isCurrent && imported && !req.All:
@@ -109,18 +105,12 @@ func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneRes
 	}
 	// Records without an image, and partial downloads of images no pull is
 	// fetching right now.
-	records, _ := filepath.Glob(filepath.Join(s.cfg.Store.Dir, "*.qcow2.json"))
-	importedRecords, _ := filepath.Glob(filepath.Join(s.cfg.Store.ImportedDir(), "*.json"))
-	for _, r := range append(records, importedRecords...) {
-		img := strings.TrimSuffix(r, ".json")
-		if filepath.Dir(r) == s.cfg.Store.ImportedDir() {
-			img += ".qcow2"
-		}
+	for r, img := range s.cfg.Store.RecordFiles() {
 		if _, err := os.Stat(img); errors.Is(err, os.ErrNotExist) && !busy(img) {
 			candidates = append(candidates, r)
 		}
 	}
-	downloads, _ := filepath.Glob(filepath.Join(s.cfg.Store.DownloadsDir(), "*"))
+	downloads := s.cfg.Store.PartialDownloads()
 	s.mu.Lock()
 	pulling := len(s.flights) > 0
 	s.mu.Unlock()
@@ -147,19 +137,6 @@ func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneRes
 		res.FreedBytes += imagestore.Allocated(st)
 	}
 	return res, nil
-}
-
-// imageName is the image name a file in the image directory belongs to:
-// "<name>-<hash12>.qcow2" in the cache, "imported/<name>.qcow2".
-func imageName(p string) string {
-	base := strings.TrimSuffix(filepath.Base(p), ".qcow2")
-	if filepath.Base(filepath.Dir(p)) == "imported" {
-		return base
-	}
-	if i := strings.LastIndexByte(base, '-'); i > 0 {
-		return base[:i]
-	}
-	return base
 }
 
 func hasPrefix(s string, prefixes []string) bool {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/imagestore"
+	"github.com/galevm/gale/pkg/vm"
 )
 
 // TestImportRawWithQcow2Header imports, as raw, a file that is a qcow2
@@ -47,7 +48,7 @@ func TestImportRawWithQcow2Header(t *testing.T) {
 	if b, err := exec.Command("qemu-img", "compare", "-q", "-f", "raw", "-F", "qcow2", src, path).CombinedOutput(); err != nil {
 		t.Fatalf("imported image differs from the raw file: %v %s", err, b)
 	}
-	if rec.Readiness != imagestore.ReadyBoot {
+	if rec.Readiness != vm.ReadyBoot {
 		t.Fatalf("readiness without pre-flight = %q, want boot", rec.Readiness)
 	}
 }

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/preflight"
+	"github.com/galevm/gale/pkg/vm"
 )
 
 // Import stages.
@@ -346,7 +345,7 @@ func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, str
 		}
 	case req.Prepare:
 		// Work on a raw copy (never the source), then convert that.
-		if err := toRaw(ctx, src, req.Format, raw); err != nil {
+		if err := s.toRaw(ctx, src, req.Format, raw); err != nil {
 			return err
 		}
 		op.Stage(StagePreflight, "")
@@ -377,7 +376,7 @@ func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, str
 		look := src
 		if req.Format != "raw" || !isRegular(f) {
 			op.Stage(StagePreflight, "raw copy")
-			if err := toRaw(ctx, qcow, "qcow2", raw); err != nil {
+			if err := s.toRaw(ctx, qcow, "qcow2", raw); err != nil {
 				return err
 			}
 			look = raw
@@ -436,15 +435,15 @@ func (s *Service) runImport(ctx context.Context, op interface{ Stage(string, str
 func readiness(rep *preflight.Report, port int) (string, int) {
 	switch {
 	case port > 0:
-		return imagestore.ReadyTCP, port
+		return vm.ReadyTCP, port
 	case rep == nil:
-		return imagestore.ReadyBoot, 0
+		return vm.ReadyBoot, 0
 	case rep.CloudInit:
-		return imagestore.ReadyCloudInit, 0
+		return vm.ReadyCloudInit, 0
 	case rep.GuestAgent:
-		return imagestore.ReadyAgent, 0
+		return vm.ReadyAgent, 0
 	}
-	return imagestore.ReadyBoot, 0
+	return vm.ReadyBoot, 0
 }
 
 func changeLine(c preflight.Change) string {
@@ -489,13 +488,12 @@ func hashFile(ctx context.Context, path string) hashResult {
 	}
 }
 
-// toRaw writes a sparse raw copy of src (format, never probed) at dst.
-func toRaw(ctx context.Context, src, format, dst string) error {
-	cmd := exec.CommandContext(ctx, "qemu-img", "convert", "-q", "-f", format, "-O", "raw", "-S", "64k", src, dst)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		_ = os.Remove(dst)
-		return fmt.Errorf("raw copy for pre-flight: %w: %s", err, strings.TrimSpace(string(out)))
+// toRaw writes a sparse raw copy of src (format, never probed) at dst,
+// which must not exist; on failure dst is removed.
+func (s *Service) toRaw(ctx context.Context, src, format, dst string) error {
+	opts := disk.ConvertOptions{OutputFormat: disk.FormatRaw}
+	if err := s.cfg.Disks.ConvertWithOptions(ctx, src, format, dst, opts, nil); err != nil {
+		return fmt.Errorf("raw copy for pre-flight: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/image"
 	"github.com/galevm/gale/pkg/imagestore"
+	"github.com/galevm/gale/pkg/vm"
 )
 
 // List returns the catalog entries (present on disk or not), then the local
@@ -69,7 +70,7 @@ func (s *Service) Show(ctx context.Context, name string) (api.ImageDetail, error
 		d.Image = s.catalogImage(image.Entry{Name: name, Template: t})
 		d.File, d.User, d.Boot = t.File(), t.User, t.Boot
 		d.CPUs, d.MemoryMiB, d.DiskBytes = t.Defaults.CPUs, t.Defaults.MemoryMiB, int64(t.Defaults.DiskGiB)<<30
-		d.Readiness = imagestore.ReadyCloudInit
+		d.Readiness = vm.ReadyCloudInit
 		if t.IsSource() {
 			d.SourceURL = t.Source.URL
 			d.Checksum = t.Source.Checksum.Digest
@@ -86,7 +87,7 @@ func (s *Service) Show(ctx context.Context, name string) (api.ImageDetail, error
 		d.Image = importedImage(imagestore.Imported{Path: path, Record: rec})
 		presentFile(&d.Image, path)
 		d.Boot, d.Readiness = rec.Boot, rec.Readiness
-		if rec.Readiness == imagestore.ReadyTCP {
+		if rec.Readiness == vm.ReadyTCP {
 			d.Readiness = fmt.Sprintf("%s:%d", rec.Readiness, rec.ReadyPort)
 		}
 		if rec.Origin == imagestore.OriginPulled {

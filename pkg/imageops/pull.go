@@ -23,6 +23,7 @@ import (
 	"github.com/galevm/gale/pkg/image/inspect"
 	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/operation"
+	"github.com/galevm/gale/pkg/vm"
 )
 
 // Pull stages.
@@ -288,7 +289,7 @@ func (s *Service) download(ctx context.Context, src source, report func(string))
 	rec := imagestore.Record{
 		Name: src.name, Origin: src.origin, Source: src.url, SourceFormat: src.format, SourceBytes: res.Size,
 		Verified: expected.String(), VirtualSize: info.VirtualSize, CreatedAt: time.Now().UTC(),
-		Readiness: imagestore.ReadyCloudInit, Boot: "bios",
+		Readiness: vm.ReadyCloudInit, Boot: "bios",
 	}
 	if res.Digest.Algorithm == "sha256" {
 		rec.SourceSHA256 = res.Digest.Hex

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"sort"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -40,10 +39,6 @@ var (
 // stops there).
 const DefaultMaxImageBytes int64 = 64 << 30
 
-// Users maps the absolute path of an image file to the VMs whose disks are
-// overlays of it.
-type Users func(ctx context.Context) (map[string][]string, error)
-
 // Config wires a Service. Catalog, Store and Ops are required.
 type Config struct {
 	Catalog image.Catalog
@@ -51,8 +46,9 @@ type Config struct {
 	Ops     *operation.Registry
 	// Disks converts images; nil means qemu-img from PATH.
 	Disks *disk.QemuImg
-	// Users finds the VMs that use an image; nil means none do.
-	Users Users
+	// VMs tells which VMs use which image file (see Users); nil means
+	// none do.
+	VMs VMRecords
 	// HTTP is the client for downloads; nil means fetch's default.
 	HTTP *http.Client
 	// Limits bound what an imported or downloaded image may be.
@@ -142,20 +138,6 @@ func (s *Service) background(op *operation.Op, fn func(ctx context.Context) (str
 		}
 		op.Done(err, detail)
 	}()
-}
-
-// users returns the VMs using the image file at path.
-func (s *Service) users(ctx context.Context, path string) ([]string, error) {
-	if s.cfg.Users == nil {
-		return nil, nil
-	}
-	m, err := s.cfg.Users(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("find the VMs using %s: %w", path, err)
-	}
-	u := append([]string(nil), m[path]...)
-	sort.Strings(u)
-	return u, nil
 }
 
 func exists(path string) bool {

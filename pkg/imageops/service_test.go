@@ -74,7 +74,7 @@ func newFixture(t *testing.T) *fixture {
 	svc, err := New(Config{
 		Catalog: image.Catalog{Dirs: []string{f.catalog}}, Store: f.store, Ops: f.ops, Log: log,
 		MaxImageBytes: 64 << 20, DownloadRetries: -1,
-		Users: func(context.Context) (map[string][]string, error) { return f.users, nil },
+		VMs: mapVMs(f.users),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +82,24 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(svc.Close)
 	f.svc = svc
 	return f
+}
+
+// mapVMs is a VMRecords whose VMs all have their image file recorded: it
+// maps an image file's path to the VMs based on it.
+type mapVMs map[string][]string
+
+func (m mapVMs) VMImages(context.Context) ([]VMImage, error) {
+	var out []VMImage
+	for path, vms := range m {
+		for _, vm := range vms {
+			out = append(out, VMImage{VM: vm, ImagePath: path})
+		}
+	}
+	return out, nil
+}
+
+func (m mapVMs) RecordImagePath(context.Context, string, string) error {
+	return errors.New("every image file is recorded")
 }
 
 // publish serves data as name and records it in SHA256SUMS.
@@ -409,7 +427,7 @@ func TestResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := imagestore.WriteRecord(path, imagestore.Record{Name: "legacy", Origin: imagestore.OriginImported,
-		Readiness: imagestore.ReadyTCP, ReadyPort: 8080, Boot: "uefi", VirtualSize: 8 << 20}); err != nil {
+		Readiness: vm.ReadyTCP, ReadyPort: 8080, Boot: "uefi", VirtualSize: 8 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := f.svc.Resolve("legacy")

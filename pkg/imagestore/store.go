@@ -35,14 +35,6 @@ const (
 	OriginImported = "imported"
 )
 
-// Readiness modes: how gale decides that a VM from the image is ready.
-const (
-	ReadyCloudInit = "cloud-init" // cloud-init finished (the default)
-	ReadyAgent     = "agent"      // the guest agent answers
-	ReadyTCP       = "tcp"        // a TCP port of the guest accepts connections
-	ReadyBoot      = "boot"       // the domain runs; nothing in the guest to ask
-)
-
 // Record says where a local image came from.
 type Record struct {
 	Name   string `json:"name"`
@@ -64,7 +56,8 @@ type Record struct {
 	OS string `json:"os,omitempty"`
 	// Boot is "bios" or "uefi".
 	Boot string `json:"boot,omitempty"`
-	// Readiness is one of the Ready* modes; ReadyPort goes with ReadyTCP.
+	// Readiness is one of pkg/vm's readiness modes (vm.ReadyCloudInit,
+	// ...); ReadyPort goes with vm.ReadyTCP.
 	Readiness string `json:"readiness,omitempty"`
 	ReadyPort int    `json:"ready_port,omitempty"`
 	// Preflight is the readiness report of an imported system.
@@ -217,4 +210,51 @@ func Remove(imagePath string) error {
 		}
 	}
 	return nil
+}
+
+// ImageFiles returns every image file in the store: the cached images
+// ("<name>-<hash12>.qcow2", built or pulled) and the imported ones
+// ("imported/<name>.qcow2"), each with its directory.
+func (s Store) ImageFiles() []string {
+	cached, _ := filepath.Glob(filepath.Join(s.Dir, "*.qcow2"))
+	imported, _ := filepath.Glob(filepath.Join(s.ImportedDir(), "*.qcow2"))
+	return append(cached, imported...)
+}
+
+// IsImported says whether the image file p is in the imported area.
+func (s Store) IsImported(p string) bool { return filepath.Dir(p) == s.ImportedDir() }
+
+// RecordFiles returns every record in the store, each with the image file
+// it describes (which may not exist).
+func (s Store) RecordFiles() map[string]string {
+	out := map[string]string{}
+	cached, _ := filepath.Glob(filepath.Join(s.Dir, "*.qcow2.json"))
+	for _, r := range cached {
+		out[r] = strings.TrimSuffix(r, ".json")
+	}
+	imported, _ := filepath.Glob(filepath.Join(s.ImportedDir(), "*.json"))
+	for _, r := range imported {
+		out[r] = strings.TrimSuffix(r, ".json") + ".qcow2"
+	}
+	return out
+}
+
+// PartialDownloads returns what DownloadsDir holds: downloads that have
+// not finished.
+func (s Store) PartialDownloads() []string {
+	files, _ := filepath.Glob(filepath.Join(s.DownloadsDir(), "*"))
+	return files
+}
+
+// ImageName is the image name a file in the store belongs to:
+// "<name>-<hash12>.qcow2" in the cache, "imported/<name>.qcow2".
+func ImageName(p string) string {
+	base := strings.TrimSuffix(filepath.Base(p), ".qcow2")
+	if filepath.Base(filepath.Dir(p)) == "imported" {
+		return base
+	}
+	if i := strings.LastIndexByte(base, '-'); i > 0 {
+		return base[:i]
+	}
+	return base
 }

@@ -2,11 +2,13 @@ package preflight
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/galevm/gale/pkg/toolrun"
 )
 
 // virt-customize runs the guest's own tools inside a libguestfs appliance
@@ -15,7 +17,7 @@ import (
 // with a CPU-time limit and a timeout only.
 const (
 	customizeTimeout = 30 * time.Minute
-	customizeCPU     = 3600
+	customizeCPU     = time.Hour
 )
 
 // virtioModules are the drivers a gale VM's disk needs at boot.
@@ -101,26 +103,23 @@ func customize(ctx context.Context, rawPath string, ops []customization) []Chang
 	return changes
 }
 
-// runCustomize runs virt-customize under a CPU limit and timeout and
-// returns its combined output.
+// runCustomize runs virt-customize under a CPU-time limit and a timeout
+// (no address-space limit, see customizeCPU) and returns its standard
+// output followed by the tail of its standard error.
 func runCustomize(ctx context.Context, tool string, args []string) ([]byte, error) {
-	prlimit, err := exec.LookPath("prlimit")
-	if err != nil {
-		return nil, fmt.Errorf("%w: prlimit (util-linux) not found", errToolMissing)
+	out, err := toolrun.Run(ctx, toolrun.Spec{
+		Argv:       append([]string{tool}, args...),
+		Timeout:    customizeTimeout,
+		MaxCPUTime: customizeCPU,
+		MaxOutput:  1 << 20,
+	})
+	combined := append(out.Stdout, out.Stderr...)
+	var te *toolrun.Error
+	if errors.As(err, &te) {
+		// The caller quotes the last line of the output itself.
+		return combined, te.Err
 	}
-	ctx, cancel := context.WithTimeout(ctx, customizeTimeout)
-	defer cancel()
-	argv := append([]string{prlimit, "--cpu=" + strconv.Itoa(customizeCPU), "--", tool}, args...)
-	cmd := command(ctx, argv)
-	out := &cappedBuffer{max: 1 << 20}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return out.Bytes(), fmt.Errorf("%w (%v)", ctx.Err(), err)
-		}
-		return out.Bytes(), err
-	}
-	return out.Bytes(), nil
+	return combined, err
 }
 
 // lastLine returns ": " and the last non-empty line of out, or "".

@@ -38,4 +38,8 @@ var migrations = []string{
 	CREATE INDEX operations_target ON operations(target, created_at);`,
 	// 2: the TCP port that tells a VM without cloud-init is ready.
 	`ALTER TABLE vms ADD COLUMN ready_port INTEGER NOT NULL DEFAULT 0;`,
+	// 3: the image file a VM's disk was made from (its backing file), so
+	// the image service finds an image's users without reading every disk.
+	// Rows of VMs created before are '' until the image service records it.
+	`ALTER TABLE vms ADD COLUMN image_path TEXT NOT NULL DEFAULT '';`,
 }

@@ -62,7 +62,8 @@ func TestVMRows(t *testing.T) {
 	full := VM{Name: "web", ID: "i-1", Image: "debian-12", CPUs: 2, MemoryMiB: 512, DiskBytes: 1 << 30,
 		Network: "n", MAC: "52:54:00:00:00:01", State: "creating", Desired: DesiredRunning,
 		UserData: []byte("#cloud-config\n"), SSHKeys: []string{"ssh-ed25519 AAAA x"}, CreatedAt: created,
-		ReadyAfter: 1500 * time.Millisecond, Phase: PhaseCreating, CloudInit: "pending", Addresses: []string{"10.0.0.2"}}
+		ReadyAfter: 1500 * time.Millisecond, Phase: PhaseCreating, CloudInit: "pending", Addresses: []string{"10.0.0.2"},
+		ReadyPort: 8080, ImagePath: "/var/lib/gale/images/debian-12.qcow2"}
 	tests := []struct {
 		name string
 		do   func() error
@@ -77,7 +78,7 @@ func TestVMRows(t *testing.T) {
 			}
 			if got.ID != full.ID || got.CPUs != 2 || string(got.UserData) != string(full.UserData) ||
 				len(got.SSHKeys) != 1 || !got.CreatedAt.Equal(created) || got.ReadyAfter != full.ReadyAfter ||
-				got.Phase != PhaseCreating || got.Addresses[0] != "10.0.0.2" {
+				got.Phase != PhaseCreating || got.Addresses[0] != "10.0.0.2" || got.ReadyPort != 8080 || got.ImagePath != full.ImagePath {
 				return errors.New("round trip mismatch")
 			}
 			return nil
@@ -110,6 +111,58 @@ func TestVMRows(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestMigrateRecordsImagePath opens a database at schema 2 (before image
+// paths were recorded): its rows survive with no image path, which
+// SetVMImagePath then records once.
+func TestMigrateRecordsImagePath(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old := migrations
+	migrations = old[:2]
+	s, err := Open(dir)
+	migrations = old
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO vms (name, image) VALUES ('old', 'debian-12')`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatalf("open schema 2: %v", err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(ctx); err != nil || v != LatestSchema() {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, LatestSchema())
+	}
+	for _, c := range []struct {
+		name string
+		set  string // "" means: do not call SetVMImagePath
+		want string
+	}{
+		{"migrated row has no path", "", ""},
+		{"first record is kept", "/img/a.qcow2", "/img/a.qcow2"},
+		{"a recorded path is never replaced", "/img/b.qcow2", "/img/a.qcow2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.set != "" {
+				if err := s.SetVMImagePath(ctx, "old", c.set); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v, err := s.GetVM(ctx, "old")
+			if err != nil || v.ImagePath != c.want || v.Image != "debian-12" {
+				t.Errorf("GetVM() = %+v, %v; want image debian-12 at %q", v, err, c.want)
+			}
+		})
+	}
+	if err := s.SetVMImagePath(ctx, "gone", "/img/a.qcow2"); err != nil {
+		t.Errorf("SetVMImagePath() of a missing row = %v, want nil", err)
 	}
 }
 

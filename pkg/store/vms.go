@@ -46,10 +46,17 @@ type VM struct {
 	// ReadyPort, when not 0, is a guest TCP port whose accepting
 	// connections means the VM is ready (images without cloud-init).
 	ReadyPort int
+	// ImagePath is the absolute path of the image file the VM's disk is
+	// an overlay of (its backing file), recorded at create. It is "" for
+	// VMs created before schema 3 until SetVMImagePath records it.
+	ImagePath string
 }
 
 const vmColumns = `name, id, image, cpus, memory_mib, disk_bytes, network, mac, state, desired,
-	user_data, ssh_keys, error, created_at, ready_after_ms, phase, cloud_init, addresses, ready_port`
+	user_data, ssh_keys, error, created_at, ready_after_ms, phase, cloud_init, addresses, ready_port, image_path`
+
+// vmPlaceholders has one ? per column of vmColumns.
+var vmPlaceholders = strings.TrimSuffix(strings.Repeat("?,", strings.Count(vmColumns, ",")+1), ",")
 
 func vmArgs(v VM) []any {
 	keys, _ := json.Marshal(nonNil(v.SSHKeys))
@@ -59,7 +66,7 @@ func vmArgs(v VM) []any {
 		desired = DesiredRunning
 	}
 	return []any{v.Name, v.ID, v.Image, v.CPUs, v.MemoryMiB, v.DiskBytes, v.Network, v.MAC, v.State, desired,
-		v.UserData, string(keys), v.Error, unixNano(v.CreatedAt), v.ReadyAfter.Milliseconds(), v.Phase, v.CloudInit, string(addrs), v.ReadyPort}
+		v.UserData, string(keys), v.Error, unixNano(v.CreatedAt), v.ReadyAfter.Milliseconds(), v.Phase, v.CloudInit, string(addrs), v.ReadyPort, v.ImagePath}
 }
 
 func nonNil(s []string) []string {
@@ -76,7 +83,7 @@ func scanVM(r scanner) (VM, error) {
 	var keys, addrs string
 	var created, readyMS int64
 	err := r.Scan(&v.Name, &v.ID, &v.Image, &v.CPUs, &v.MemoryMiB, &v.DiskBytes, &v.Network, &v.MAC, &v.State, &v.Desired,
-		&v.UserData, &keys, &v.Error, &created, &readyMS, &v.Phase, &v.CloudInit, &addrs, &v.ReadyPort)
+		&v.UserData, &keys, &v.Error, &created, &readyMS, &v.Phase, &v.CloudInit, &addrs, &v.ReadyPort, &v.ImagePath)
 	if err != nil {
 		return VM{}, err
 	}
@@ -90,7 +97,7 @@ func scanVM(r scanner) (VM, error) {
 // InsertVM adds a row; it fails with ErrExists when the name is taken. The
 // insert is a VM name's claim: two creates of one name cannot both succeed.
 func (s *Store) InsertVM(ctx context.Context, v VM) error {
-	q := `INSERT INTO vms (` + vmColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	q := `INSERT INTO vms (` + vmColumns + `) VALUES (` + vmPlaceholders + `)`
 	if _, err := s.db.ExecContext(ctx, q, vmArgs(v)...); err != nil {
 		if strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY") {
 			return fmt.Errorf("vm %q: %w", v.Name, ErrExists)
@@ -102,7 +109,7 @@ func (s *Store) InsertVM(ctx context.Context, v VM) error {
 
 // PutVM replaces the row of v.Name, inserting it if missing.
 func (s *Store) PutVM(ctx context.Context, v VM) error {
-	q := `INSERT OR REPLACE INTO vms (` + vmColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	q := `INSERT OR REPLACE INTO vms (` + vmColumns + `) VALUES (` + vmPlaceholders + `)`
 	if _, err := s.db.ExecContext(ctx, q, vmArgs(v)...); err != nil {
 		return fmt.Errorf("put vm %q: %w", v.Name, err)
 	}
@@ -125,7 +132,7 @@ func (s *Store) UpdateVM(ctx context.Context, name string, fn func(*VM)) (VM, er
 	}
 	fn(&v)
 	v.Name = name
-	q := `INSERT OR REPLACE INTO vms (` + vmColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	q := `INSERT OR REPLACE INTO vms (` + vmColumns + `) VALUES (` + vmPlaceholders + `)`
 	if _, err := tx.ExecContext(ctx, q, vmArgs(v)...); err != nil {
 		return VM{}, fmt.Errorf("update vm %q: %w", name, err)
 	}
@@ -169,6 +176,17 @@ func (s *Store) ListVMs(ctx context.Context) ([]VM, error) {
 func (s *Store) DeleteVM(ctx context.Context, name string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM vms WHERE name = ?`, name); err != nil {
 		return fmt.Errorf("delete vm %q: %w", name, err)
+	}
+	return nil
+}
+
+// SetVMImagePath records path as the image file of the VM name's disk when
+// none is recorded yet; a recorded path is never replaced. A missing row
+// is not an error (the VM was deleted meanwhile).
+func (s *Store) SetVMImagePath(ctx context.Context, name, path string) error {
+	q := `UPDATE vms SET image_path = ? WHERE name = ? AND image_path = ''`
+	if _, err := s.db.ExecContext(ctx, q, path, name); err != nil {
+		return fmt.Errorf("record image of vm %q: %w", name, err)
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 		Name: req.Name, Image: ereq.Template.Name, CPUs: ereq.VCPUs, MemoryMiB: ereq.MemoryMiB, DiskBytes: ereq.DiskBytes,
 		Network: ereq.Network, State: api.StateCreating, Desired: store.DesiredRunning, UserData: req.UserData,
 		SSHKeys: req.SSHKeys, CreatedAt: time.Now().UTC(), Phase: store.PhaseCreating, CloudInit: api.CloudInitPending,
-		ReadyPort: req.ReadyPort,
+		ReadyPort: req.ReadyPort, ImagePath: ereq.Template.Path,
 	}
 	if err := s.cfg.Store.InsertVM(ctx, row); err != nil {
 		if errors.Is(err, store.ErrExists) {

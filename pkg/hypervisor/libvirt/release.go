@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"time"
 
 	lv "libvirt.org/go/libvirt"
+
+	"github.com/galevm/gale/pkg/toolrun"
 )
 
 // dhcpRelease is dnsmasq's tool (package dnsmasq-utils) that sends a
 // DHCPRELEASE to the dnsmasq serving an interface on behalf of a client.
 const dhcpRelease = "dhcp_release"
+
+// dhcpReleaseTimeout bounds one dhcp_release, which sends one packet.
+const dhcpReleaseTimeout = 30 * time.Second
 
 // ReleaseLeases drops the IPv4 DHCP leases that the domain's interfaces hold
 // in their libvirt networks: for each one it runs dhcp_release against the
@@ -73,12 +77,12 @@ func releaseNetworkLeases(ctx context.Context, c *lv.Connect, network string, ma
 		if l.Clientid != "" {
 			args = append(args, l.Clientid)
 		}
-		out, err := exec.CommandContext(ctx, dhcpRelease, args...).CombinedOutput()
-		if errors.Is(err, exec.ErrNotFound) {
+		_, err := toolrun.Run(ctx, toolrun.Spec{Argv: append([]string{dhcpRelease}, args...), Timeout: dhcpReleaseTimeout})
+		if errors.Is(err, toolrun.ErrNotFound) {
 			return fmt.Errorf("%s not found: install dnsmasq-utils so deleted VMs leave no DHCP lease: %w", dhcpRelease, err)
 		}
 		if err != nil {
-			return fmt.Errorf("%s %s: %w: %s", dhcpRelease, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+			return fmt.Errorf("release lease %s: %w", strings.Join(args, " "), err)
 		}
 	}
 	// dnsmasq drops the lease and tells libvirt through its lease helper;

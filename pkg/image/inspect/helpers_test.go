@@ -10,6 +10,7 @@ import (
 
 	"github.com/galevm/gale/pkg/internal/testimage"
 	"github.com/galevm/gale/pkg/internal/testtool"
+	"github.com/galevm/gale/pkg/toolrun"
 )
 
 const (
@@ -71,9 +72,9 @@ func readFile(t *testing.T, path string) []byte {
 // must happen before qemu-img opens the file use it.
 type noQemu struct{ t *testing.T }
 
-func (n noQemu) Run(_ context.Context, name string, args ...string) ([]byte, []byte, error) {
-	n.t.Errorf("qemu-img ran on a file that should have been refused first: %s %s", name, strings.Join(args, " "))
-	return nil, nil, errors.New("must not run")
+func (n noQemu) Run(_ context.Context, spec toolrun.Spec) (toolrun.Output, error) {
+	n.t.Errorf("qemu-img ran on a file that should have been refused first: %s", strings.Join(spec.Argv, " "))
+	return toolrun.Output{}, errors.New("must not run")
 }
 
 // pureGo returns an Inspector that must refuse before running qemu-img.

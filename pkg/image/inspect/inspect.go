@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/galevm/gale/pkg/disk"
+	"github.com/galevm/gale/pkg/toolrun"
 )
 
 // Report describes an image Inspect accepted.
@@ -26,12 +26,9 @@ type Report struct {
 type Inspector struct {
 	// QemuImg is the qemu-img executable; empty means "qemu-img" from PATH.
 	QemuImg string
-	// Prlimit is the prlimit executable (util-linux); empty means "prlimit"
-	// from PATH. Inspect never runs qemu-img without it.
-	Prlimit string
-	// Runner runs prlimit; nil means disk.ExecRunner with no timeout of its
-	// own (Limits.Timeout bounds the call).
-	Runner disk.Runner
+	// Runner runs qemu-img; nil means toolrun.Exec, which runs it under
+	// prlimit and never without it.
+	Runner toolrun.Runner
 }
 
 // Inspect is Inspector{}.Inspect.

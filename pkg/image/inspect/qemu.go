@@ -5,33 +5,32 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
-	"strconv"
 	"strings"
-	"syscall"
+	"time"
 
-	"github.com/galevm/gale/pkg/disk"
+	"github.com/galevm/gale/pkg/toolrun"
 )
 
-// infoCommand builds the qemu-img info command line:
+// maxInfoOutput caps qemu-img info's JSON; a sane image's is a few KiB.
+const maxInfoOutput = 4 << 20
+
+// infoSpec is how qemu-img info runs on an image under inspection:
 //
 //	prlimit --as=<bytes> --cpu=<seconds> -- qemu-img info --output=json -f <format> <abs path>
 //
-// prlimit sets the limits on itself and then executes qemu-img, so they
-// bound qemu-img and nothing else. lim must have its defaults applied.
-func (in Inspector) infoCommand(format, absPath string, lim Limits) (string, []string) {
-	prlimit, qemuImg := in.Prlimit, in.QemuImg
-	if prlimit == "" {
-		prlimit = "prlimit"
-	}
+// under lim.Timeout, with its output capped. lim must have its defaults
+// applied.
+func (in Inspector) infoSpec(format, absPath string, lim Limits) toolrun.Spec {
+	qemuImg := in.QemuImg
 	if qemuImg == "" {
 		qemuImg = "qemu-img"
 	}
-	return prlimit, []string{
-		"--as=" + strconv.FormatInt(lim.AddressSpace, 10),
-		"--cpu=" + strconv.Itoa(lim.CPUSeconds),
-		"--",
-		qemuImg, "info", "--output=json", "-f", format, absPath,
+	return toolrun.Spec{
+		Argv:            []string{qemuImg, "info", "--output=json", "-f", format, absPath},
+		Timeout:         lim.Timeout,
+		MaxAddressSpace: lim.AddressSpace,
+		MaxCPUTime:      time.Duration(lim.CPUSeconds) * time.Second,
+		MaxOutput:       maxInfoOutput,
 	}
 }
 
@@ -59,38 +58,32 @@ type qemuInfo struct {
 // context ending, is not.
 func (in Inspector) runInfo(ctx context.Context, format, absPath string, lim Limits) (qemuInfo, error) {
 	var info qemuInfo
-	name, args := in.infoCommand(format, absPath, lim)
 	runner := in.Runner
 	if runner == nil {
-		for _, bin := range []string{name, args[3]} {
-			if _, err := exec.LookPath(bin); err != nil {
-				return info, fmt.Errorf("qemu-img info: %w", err)
-			}
-		}
-		runner = disk.ExecRunner{Timeout: -1}
+		runner = toolrun.Exec{}
 	}
-	tctx, cancel := context.WithTimeout(ctx, lim.Timeout)
-	defer cancel()
-	stdout, stderr, err := runner.Run(tctx, name, args...)
+	out, err := runner.Run(ctx, in.infoSpec(format, absPath, lim))
 	if err != nil {
-		msg := sanitize([]byte(strings.TrimSpace(string(stderr))))
-		var exitErr *exec.ExitError
+		msg := sanitize([]byte(strings.TrimSpace(string(out.Stderr))))
+		var te *toolrun.Error
+		isTool := errors.As(err, &te)
 		switch {
 		case ctx.Err() != nil:
 			return info, fmt.Errorf("qemu-img info: %w", ctx.Err())
-		case tctx.Err() != nil:
+		case errors.Is(err, toolrun.ErrTimeout):
 			return info, refuse(ReasonLimits, "qemu-img info did not finish within %v", lim.Timeout)
-		case errors.As(err, &exitErr):
-			if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return info, refuse(ReasonLimits, "qemu-img info was killed (signal: %v; limits: address space %s, CPU %ds)",
-					ws.Signal(), humanSize(lim.AddressSpace), lim.CPUSeconds)
-			}
+		case errors.Is(err, toolrun.ErrOutputTooLarge):
+			return info, refuse(ReasonLimits, "qemu-img info wrote more than %s", humanSize(maxInfoOutput))
+		case isTool && te.Signal() != 0:
+			return info, refuse(ReasonLimits, "qemu-img info was killed (signal: %v; limits: address space %s, CPU %ds)",
+				te.Signal(), humanSize(lim.AddressSpace), lim.CPUSeconds)
+		case isTool && te.ExitCode() > 0:
 			return info, refuse(ReasonMalformed, "qemu-img cannot open it as %s: %s", format, msg)
 		default:
-			return info, fmt.Errorf("qemu-img info: %w: %s", err, msg)
+			return info, fmt.Errorf("qemu-img info: %w", err)
 		}
 	}
-	if err := json.Unmarshal(stdout, &info); err != nil {
+	if err := json.Unmarshal(out.Stdout, &info); err != nil {
 		return info, fmt.Errorf("parse qemu-img info output: %w", err)
 	}
 	return info, nil

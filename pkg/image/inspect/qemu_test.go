@@ -5,24 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
-	"strings"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/galevm/gale/pkg/toolrun"
 )
 
-func TestInfoCommand(t *testing.T) {
-	name, args := Inspector{}.infoCommand("vmdk", "/imports/disk.vmdk", Limits{}.withDefaults())
-	want := []string{"--as=1073741824", "--cpu=30", "--", "qemu-img", "info", "--output=json", "-f", "vmdk", "/imports/disk.vmdk"}
-	if name != "prlimit" || !slices.Equal(args, want) {
-		t.Errorf("infoCommand() = %s %q, want prlimit %q", name, args, want)
-	}
-
-	in := Inspector{QemuImg: "/opt/qemu/bin/qemu-img", Prlimit: "/usr/bin/prlimit"}
-	name, args = in.infoCommand("raw", "/x.img", Limits{AddressSpace: 512 << 20, CPUSeconds: 5}.withDefaults())
-	want = []string{"--as=536870912", "--cpu=5", "--", "/opt/qemu/bin/qemu-img", "info", "--output=json", "-f", "raw", "/x.img"}
-	if name != "/usr/bin/prlimit" || !slices.Equal(args, want) {
-		t.Errorf("infoCommand() = %s %q, want /usr/bin/prlimit %q", name, args, want)
+func TestInfoSpec(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   Inspector
+		lim  Limits
+		want toolrun.Spec
+	}{
+		{"defaults", Inspector{}, Limits{}, toolrun.Spec{
+			Argv:    []string{"qemu-img", "info", "--output=json", "-f", "vmdk", "/imports/disk.vmdk"},
+			Timeout: 30 * time.Second, MaxAddressSpace: 1 << 30, MaxCPUTime: 30 * time.Second, MaxOutput: maxInfoOutput,
+		}},
+		{"explicit", Inspector{QemuImg: "/opt/qemu/bin/qemu-img"}, Limits{AddressSpace: 512 << 20, CPUSeconds: 5, Timeout: time.Second}, toolrun.Spec{
+			Argv:    []string{"/opt/qemu/bin/qemu-img", "info", "--output=json", "-f", "vmdk", "/imports/disk.vmdk"},
+			Timeout: time.Second, MaxAddressSpace: 512 << 20, MaxCPUTime: 5 * time.Second, MaxOutput: maxInfoOutput,
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := c.in.infoSpec("vmdk", "/imports/disk.vmdk", c.lim.withDefaults())
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("infoSpec() = %+v, want %+v", got, c.want)
+			}
+		})
 	}
 }
 
@@ -35,15 +46,15 @@ func TestLimitsDefaults(t *testing.T) {
 }
 
 // scriptedInfo answers every command with a fixed qemu-img info output and
-// records the command lines.
+// records the specs.
 type scriptedInfo struct {
 	out   string
-	calls []string
+	calls []toolrun.Spec
 }
 
-func (s *scriptedInfo) Run(_ context.Context, name string, args ...string) ([]byte, []byte, error) {
-	s.calls = append(s.calls, name+" "+strings.Join(args, " "))
-	return []byte(s.out), nil, nil
+func (s *scriptedInfo) Run(_ context.Context, spec toolrun.Spec) (toolrun.Output, error) {
+	s.calls = append(s.calls, spec)
+	return toolrun.Output{Stdout: []byte(s.out)}, nil
 }
 
 // TestInspectRunsInfoUnderLimits checks that Inspect runs exactly the
@@ -56,13 +67,12 @@ func TestInspectRunsInfoUnderLimits(t *testing.T) {
 	if err != nil || rep.VirtualSize != mib {
 		t.Fatalf("Inspect() = %+v, %v", rep, err)
 	}
-	name, args := Inspector{}.infoCommand(FormatRaw, raw, lim.withDefaults())
-	want := name + " " + strings.Join(args, " ")
-	if len(s.calls) != 1 || s.calls[0] != want {
-		t.Errorf("commands = %q, want [%q]", s.calls, want)
+	want := Inspector{}.infoSpec(FormatRaw, raw, lim.withDefaults())
+	if len(s.calls) != 1 || !reflect.DeepEqual(s.calls[0], want) {
+		t.Fatalf("runs = %+v, want [%+v]", s.calls, want)
 	}
-	if !strings.HasPrefix(want, "prlimit --as=268435456 --cpu=7 -- qemu-img info") {
-		t.Errorf("command %q does not run qemu-img under the limits", want)
+	if got := s.calls[0]; got.MaxAddressSpace != 256<<20 || got.MaxCPUTime != 7*time.Second || got.Argv[0] != "qemu-img" {
+		t.Errorf("run %+v does not run qemu-img under the limits", got)
 	}
 }
 
