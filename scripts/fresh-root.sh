@@ -11,7 +11,8 @@
 #                      must then fail (this is how the check itself is tested)
 #
 # Root only. The bare root is cached under /var/cache/gale/fresh-root (about
-# 100 MB; rebuilt weekly), everything else is made anew and removed on exit.
+# 170 MB; rebuilt weekly) with the downloaded .debs; everything else is made
+# anew and removed on exit.
 # Go comes from the host (/usr/local/go, read-only), and so do the module
 # and build caches, so no Go module is fetched inside (GOPROXY=off): what is
 # checked here is the host packages. It prints its own duration.
@@ -99,6 +100,10 @@ bind /dev "$root/dev"
 bind /usr/local/go "$root/usr/local/go" ro
 bind "$gomodcache" "$root/root/go/pkg/mod"
 bind "$gocache" "$root/root/.cache/go-build"
+# Downloaded .debs are kept between runs on this machine (the install still
+# happens each time: that is what is checked).
+mkdir -p "$cache/debs/partial"
+bind "$cache/debs" "$root/var/cache/apt/archives"
 
 say "host set-up and unit tests in the bare root"
 rc=0
