@@ -58,23 +58,14 @@ func TestIntegrationOverlayLifecycle(t *testing.T) {
 		}
 	})
 
-	t.Run("overlay larger than backing, then grow", func(t *testing.T) {
+	t.Run("overlay larger than backing", func(t *testing.T) {
 		ov := filepath.Join(dir, "big.qcow2")
 		if err := q.CreateOverlay(ctx, ov, base, FormatRaw, 8*MiB); err != nil {
 			t.Fatal(err)
 		}
-		if err := q.Resize(ctx, ov, FormatQCOW2, 16*MiB); err != nil {
-			t.Fatal(err)
-		}
 		got, err := q.Info(ctx, ov, FormatQCOW2)
-		if err != nil || got.VirtualSize != 16*MiB {
-			t.Fatalf("Info() after resize = %+v, %v; want 16M", got, err)
-		}
-		if err := q.Resize(ctx, ov, FormatQCOW2, 8*MiB); !errors.Is(err, ErrShrink) {
-			t.Errorf("Resize(smaller) = %v, want ErrShrink", err)
-		}
-		if got, _ := q.Info(ctx, ov, FormatQCOW2); got.VirtualSize != 16*MiB {
-			t.Errorf("size after refused shrink = %d", got.VirtualSize)
+		if err != nil || got.VirtualSize != 8*MiB {
+			t.Fatalf("Info() = %+v, %v; want 8M", got, err)
 		}
 	})
 
@@ -125,16 +116,6 @@ func TestIntegrationOverlayLifecycle(t *testing.T) {
 		// base.raw is not a qcow2 image: qemu-img info -f qcow2 fails.
 		if err := q.CreateOverlay(ctx, ov, base, FormatQCOW2, 0); err == nil {
 			t.Fatal("CreateOverlay() with wrong backing format succeeded")
-		}
-		assertMissing(t, ov)
-	})
-
-	t.Run("remove is idempotent", func(t *testing.T) {
-		ov := filepath.Join(dir, "same.qcow2")
-		for range 2 {
-			if err := q.Remove(ov); err != nil {
-				t.Fatal(err)
-			}
 		}
 		assertMissing(t, ov)
 	})

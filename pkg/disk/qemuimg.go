@@ -11,14 +11,12 @@ import (
 	"strings"
 )
 
-// Manager is what the rest of gale uses to manage disk images. QemuImg is
-// the real implementation; services take a Manager so their tests can
-// substitute their own.
+// Manager is what the VM engine needs of disk images. QemuImg is the real
+// implementation; the engine takes a Manager so its tests can substitute
+// their own.
 type Manager interface {
 	CreateOverlay(ctx context.Context, path, backingPath, backingFormat string, sizeBytes int64) error
-	Resize(ctx context.Context, path, format string, sizeBytes int64) error
 	Info(ctx context.Context, path, format string) (Info, error)
-	Remove(path string) error
 }
 
 // Image formats gale names on qemu-img command lines.
@@ -123,64 +121,6 @@ func (q *QemuImg) CreateOverlay(ctx context.Context, path, backingPath, backingF
 			return fmt.Errorf("create overlay %s: %w (and removing it failed: %v)", path, err, rmErr)
 		}
 		return fmt.Errorf("create overlay %s: %w", path, err)
-	}
-	return nil
-}
-
-// Resize grows the image at path, in the given format, to sizeBytes:
-//
-//	qemu-img resize -f <format> <abs path> <size>
-//
-// It never shrinks: a sizeBytes smaller than the current virtual size fails
-// with ErrShrink, and an equal one is a no-op. The image must not be in use
-// by a running guest (qemu-img takes a write lock and fails if it cannot).
-// The guest's partitions and filesystems are not touched.
-func (q *QemuImg) Resize(ctx context.Context, path, format string, sizeBytes int64) error {
-	if sizeBytes <= 0 {
-		return fmt.Errorf("resize %s: %w: size %d must be greater than zero", path, ErrInvalidSize, sizeBytes)
-	}
-	if err := checkFormat(format); err != nil {
-		return fmt.Errorf("resize %s: %w", path, err)
-	}
-	abs, err := absPath(path)
-	if err != nil {
-		return fmt.Errorf("resize: %w", err)
-	}
-	cur, err := q.Info(ctx, abs, format)
-	if err != nil {
-		return fmt.Errorf("resize %s: %w", path, err)
-	}
-	switch {
-	case sizeBytes < cur.VirtualSize:
-		return fmt.Errorf("resize %s: %w: requested %s (%d bytes) is smaller than current %s (%d bytes)",
-			path, ErrShrink, FormatSize(sizeBytes), sizeBytes, FormatSize(cur.VirtualSize), cur.VirtualSize)
-	case sizeBytes == cur.VirtualSize:
-		return nil
-	}
-	if _, err := q.run(ctx, "resize", "-q", "-f", format, abs, strconv.FormatInt(sizeBytes, 10)); err != nil {
-		return fmt.Errorf("resize %s: %w", path, err)
-	}
-	return nil
-}
-
-// Remove deletes the image file at path. It is idempotent: a missing file
-// is not an error. It refuses to remove a directory. It does not follow or
-// remove backing files.
-func (q *QemuImg) Remove(path string) error {
-	if path == "" {
-		return fmt.Errorf("remove image: %w: empty path", ErrInvalidArgument)
-	}
-	fi, err := os.Lstat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
-		return fmt.Errorf("remove image %s: %w", path, err)
-	case fi.IsDir():
-		return fmt.Errorf("remove image %s: %w: is a directory", path, ErrInvalidArgument)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove image %s: %w", path, err)
 	}
 	return nil
 }

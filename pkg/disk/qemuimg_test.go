@@ -123,55 +123,6 @@ func TestCreateOverlayCleansUpOnFailure(t *testing.T) {
 	}
 }
 
-func TestResizeArgs(t *testing.T) {
-	img := filepath.Join(t.TempDir(), "disk.qcow2")
-	tests := []struct {
-		name      string
-		format    string
-		cur, size int64
-		wantCalls []string
-		wantErr   error
-	}{
-		{
-			name: "grow", format: "qcow2", cur: GiB, size: 10 * GiB,
-			wantCalls: []string{
-				"qemu-img info --output=json -U -f qcow2 " + img,
-				"qemu-img resize -q -f qcow2 " + img + " 10737418240",
-			},
-		},
-		{
-			name: "grow raw", format: "raw", cur: GiB, size: 2 * GiB,
-			wantCalls: []string{
-				"qemu-img info --output=json -U -f raw " + img,
-				"qemu-img resize -q -f raw " + img + " 2147483648",
-			},
-		},
-		{
-			name: "same size is a no-op", format: "qcow2", cur: GiB, size: GiB,
-			wantCalls: []string{"qemu-img info --output=json -U -f qcow2 " + img},
-		},
-		{
-			name: "shrink refused", format: "qcow2", cur: 2 * GiB, size: GiB,
-			wantCalls: []string{"qemu-img info --output=json -U -f qcow2 " + img},
-			wantErr:   ErrShrink,
-		},
-		{name: "zero size", format: "qcow2", cur: GiB, size: 0, wantErr: ErrInvalidSize},
-		{name: "no format", format: "", cur: GiB, size: 2 * GiB, wantErr: ErrInvalidArgument},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeRunner{replies: map[string]fakeReply{"info": infoReply(tt.format, tt.cur), "resize": {}}}
-			err := NewQemuImg(f).Resize(context.Background(), img, tt.format, tt.size)
-			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
-				t.Fatalf("Resize() error = %v, want %v", err, tt.wantErr)
-			}
-			if got := f.commandLines(); !slices.Equal(got, tt.wantCalls) {
-				t.Errorf("calls:\n got %q\nwant %q", got, tt.wantCalls)
-			}
-		})
-	}
-}
-
 func TestInfoParse(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -239,28 +190,5 @@ func TestPathsNeverLookLikeOptionsOrProtocols(t *testing.T) {
 				t.Errorf("calls = %q, want [%q]", calls, want)
 			}
 		})
-	}
-}
-
-func TestRemove(t *testing.T) {
-	dir := t.TempDir()
-	img := filepath.Join(dir, "x.qcow2")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	q := NewQemuImg(&fakeRunner{})
-	for i := range 2 { // the second call finds nothing and must succeed
-		if err := q.Remove(img); err != nil {
-			t.Fatalf("Remove() call %d: %v", i+1, err)
-		}
-	}
-	if _, err := os.Stat(img); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("image still there: %v", err)
-	}
-	if err := q.Remove(dir); !errors.Is(err, ErrInvalidArgument) {
-		t.Errorf("Remove(dir) = %v, want ErrInvalidArgument", err)
-	}
-	if err := q.Remove(""); !errors.Is(err, ErrInvalidArgument) {
-		t.Errorf(`Remove("") = %v, want ErrInvalidArgument`, err)
 	}
 }

@@ -32,11 +32,9 @@ type fileDisks struct{}
 func (fileDisks) CreateOverlay(_ context.Context, path, backing, _ string, _ int64) error {
 	return os.WriteFile(path, []byte(backing), 0o600)
 }
-func (fileDisks) Resize(context.Context, string, string, int64) error { return nil }
 func (fileDisks) Info(context.Context, string, string) (disk.Info, error) {
 	return disk.Info{}, nil
 }
-func (fileDisks) Remove(p string) error { return os.Remove(p) }
 
 type images struct{ tmpl vm.Template }
 

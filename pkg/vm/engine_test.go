@@ -25,11 +25,9 @@ func (f *fileDisks) CreateOverlay(_ context.Context, path, backing, _ string, _ 
 	}
 	return os.WriteFile(path, []byte("overlay of "+backing), 0o600)
 }
-func (f *fileDisks) Resize(context.Context, string, string, int64) error { return nil }
 func (f *fileDisks) Info(context.Context, string, string) (disk.Info, error) {
 	return disk.Info{}, nil
 }
-func (f *fileDisks) Remove(path string) error { return os.Remove(path) }
 
 func newTestEngine(t *testing.T) (*Engine, *fake.Driver, Template) {
 	t.Helper()
