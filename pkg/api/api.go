@@ -55,6 +55,7 @@ const (
 	CodeConflict     = "conflict"     // 409: exists, or another operation holds the VM
 	CodeInsufficient = "insufficient" // 422: the host cannot hold it (memory, disk); retry with force
 	CodeUnavailable  = "unavailable"  // 503: libvirtd is down; retry later
+	CodeTimedOut     = "timed_out"    // 504: the work did not finish in time
 	CodeInternal     = "internal"     // 500
 )
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/disk"
+	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/image"
 	"github.com/galevm/gale/pkg/image/inspect"
 	"github.com/galevm/gale/pkg/imagestore"
@@ -30,10 +31,10 @@ import (
 
 // Sentinel errors; galed maps them to status codes.
 var (
-	ErrInvalid  = errors.New("invalid image request")
-	ErrNotFound = errors.New("image not found")
-	ErrExists   = errors.New("image exists")
-	ErrInUse    = errors.New("image in use")
+	ErrInvalid  = errdefs.New(errdefs.Invalid, "invalid image request")
+	ErrNotFound = errdefs.New(errdefs.NotFound, "image not found")
+	ErrExists   = errdefs.New(errdefs.Conflict, "image exists")
+	ErrInUse    = errdefs.New(errdefs.Conflict, "image in use")
 )
 
 // DefaultMaxImageBytes caps a decompressed download (a decompression bomb

@@ -12,20 +12,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/errdefs"
 )
 
 // Sentinel errors; match them with errors.Is.
 var (
 	// ErrBusy: another operation is running on the same target.
-	ErrBusy = errors.New("another operation is in progress")
+	ErrBusy = errdefs.New(errdefs.Conflict, "another operation is in progress")
 	// ErrNotFound: no operation with that ID.
-	ErrNotFound = errors.New("operation not found")
+	ErrNotFound = errdefs.New(errdefs.NotFound, "operation not found")
 )
 
 // Recorder persists operations. Errors are logged by the caller, never fatal.

@@ -1,17 +1,15 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/galevm/gale/pkg/api"
-	"github.com/galevm/gale/pkg/imageops"
-	"github.com/galevm/gale/pkg/vm"
+	"github.com/galevm/gale/pkg/errdefs"
 )
 
-var errNoImages = fmt.Errorf("%w: this galed has no image service", vm.ErrNotFound)
+var errNoImages = errdefs.New(errdefs.NotFound, "image not found: this galed has no image service")
 
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Images == nil {
@@ -129,17 +127,4 @@ func (s *Server) imageOp(w http.ResponseWriter, r *http.Request, req any, start 
 		return
 	}
 	writeJSON(w, http.StatusAccepted, op)
-}
-
-// imageStatus maps the image service's errors (see statusOf).
-func imageStatus(err error) (string, int, bool) {
-	switch {
-	case errors.Is(err, imageops.ErrInvalid):
-		return api.CodeInvalid, http.StatusBadRequest, true
-	case errors.Is(err, imageops.ErrNotFound):
-		return api.CodeNotFound, http.StatusNotFound, true
-	case errors.Is(err, imageops.ErrExists), errors.Is(err, imageops.ErrInUse):
-		return api.CodeConflict, http.StatusConflict, true
-	}
-	return "", 0, false
 }

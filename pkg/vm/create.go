@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/store"
 )
 
 // ErrStalled: the guest made no progress towards ready for the stall timeout.
-var ErrStalled = errors.New("vm made no progress")
+var ErrStalled = errdefs.New(errdefs.TimedOut, "vm made no progress")
 
 // StageAddress is the operation stage after ready: the VM's address is known.
 const StageAddress = "address"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/galevm/gale/pkg/cloudinit"
 	"github.com/galevm/gale/pkg/disk"
+	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/revert"
 )
@@ -23,11 +24,11 @@ import (
 // Sentinel errors of the engine; match them with errors.Is.
 var (
 	// ErrExists: a VM (its directory or domain) with that name already exists.
-	ErrExists = errors.New("vm already exists")
+	ErrExists = errdefs.New(errdefs.Conflict, "vm already exists")
 	// ErrNotFound: no VM with that name.
-	ErrNotFound = errors.New("vm not found")
+	ErrNotFound = errdefs.New(errdefs.NotFound, "vm not found")
 	// ErrInvalid: the request is invalid; nothing was created.
-	ErrInvalid = errors.New("invalid vm request")
+	ErrInvalid = errdefs.New(errdefs.Invalid, "invalid vm request")
 )
 
 // File names inside a VM's directory.

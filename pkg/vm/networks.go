@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/hypervisor"
 )
 
@@ -67,7 +68,7 @@ func (s *Service) DeleteNetwork(ctx context.Context, name string) error {
 }
 
 // ErrInUse: the resource is used by a VM.
-var ErrInUse = errors.New("in use")
+var ErrInUse = errdefs.New(errdefs.Conflict, "in use")
 
 // NetworkSpec validates a network request into a spec; errors wrap ErrInvalid.
 func NetworkSpec(name, mode, cidr string) (hypervisor.NetworkSpec, error) {

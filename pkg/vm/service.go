@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/store"
@@ -17,10 +18,10 @@ import (
 
 // ErrInsufficient: the host cannot hold the VM (memory or disk); the request
 // may be retried with Force.
-var ErrInsufficient = errors.New("insufficient host resources")
+var ErrInsufficient = errdefs.New(errdefs.Insufficient, "insufficient host resources")
 
 // ErrNotRunning: the VM must be running (e.g. for exec).
-var ErrNotRunning = errors.New("vm is not running")
+var ErrNotRunning = errdefs.New(errdefs.Conflict, "vm is not running")
 
 // Defaults of ServiceConfig.
 const (
