@@ -12,7 +12,9 @@ import (
 // TestExitCodeTable checks the documented exit codes (README.md) for the
 // CLI's own conditions and for each API error code.
 func TestExitCodeTable(t *testing.T) {
-	apiErr := func(code string) error { return fmt.Errorf("show vm x: %w", &client.Error{Status: 400, Code: code, Message: "m"}) }
+	apiErr := func(code string) error {
+		return fmt.Errorf("show vm x: %w", &client.Error{Status: 400, Code: code, Message: "m"})
+	}
 	tests := []struct {
 		name string
 		err  error
