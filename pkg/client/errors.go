@@ -125,10 +125,11 @@ func (e *UnreachableError) Error() string {
 // Unwrap returns the sentinel and the dial error, so both match errors.Is.
 func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
 
-// OperationError is an operation that finished with status failed. It
-// matches ErrOperationFailed.
+// OperationError is an operation that finished with status failed (or
+// cancelled). It matches ErrOperationFailed.
 type OperationError struct {
 	Operation string // operation ID
+	Status    string // api.OpFailed, or api.OpCancelled; "" means failed
 	Stage     string // stage it failed in
 	Message   string // Event.Error
 	Detail    string // Event.Detail: failing module, tail of cloud-init's log, ...
@@ -139,10 +140,14 @@ func (e *OperationError) Error() string {
 	if msg == "" {
 		msg = "no reason given"
 	}
-	if e.Stage != "" {
-		return fmt.Sprintf("operation %s failed at stage %s: %s", e.Operation, e.Stage, msg)
+	verb := "failed"
+	if e.Status == api.OpCancelled {
+		verb = "was cancelled"
 	}
-	return fmt.Sprintf("operation %s failed: %s", e.Operation, msg)
+	if e.Stage != "" {
+		return fmt.Sprintf("operation %s %s at stage %s: %s", e.Operation, verb, e.Stage, msg)
+	}
+	return fmt.Sprintf("operation %s %s: %s", e.Operation, verb, msg)
 }
 
 // Unwrap returns ErrOperationFailed.

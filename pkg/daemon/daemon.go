@@ -58,6 +58,7 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 		return err
 	}
 	ops := operation.New(512, storeRecorder{st: st, log: log})
+	ops.SetLogger(log)
 	disks := disk.NewQemuImg(disk.ExecRunner{})
 	engine := &vm.Engine{Driver: drv, Disks: disks, Dir: filepath.Join(cfg.DataDir, "vms"), Log: log}
 	images, err := newImages(cfg, ops, disks, engine, st, log)
@@ -198,7 +199,7 @@ func (r storeRecorder) Record(op api.Operation, detail string) {
 	if op.FinishedAt != nil {
 		row.FinishedAt = *op.FinishedAt
 	}
-	if op.Kind == "reconcile" && op.Status == api.OpSucceeded {
+	if op.Kind == string(operation.KindReconcile) && op.Status == api.OpSucceeded {
 		return // internal bookkeeping; keep the table about user work and failures
 	}
 	if err := r.st.PutOperation(context.Background(), row); err != nil {

@@ -73,7 +73,8 @@ type Service struct {
 	cfg Config
 	log logrus.FieldLogger
 
-	// ctx outlives requests: shared downloads run in it.
+	// ctx outlives requests: shared downloads run in it. Operations run
+	// in cfg.Ops.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -101,8 +102,10 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Close cancels running image work (partial downloads stay for a resume)
-// and waits for it to end.
+// and waits for it to end: it closes the operation registry, then stops the
+// shared downloads.
 func (s *Service) Close() {
+	s.cfg.Ops.Close()
 	s.cancel()
 	s.wg.Wait()
 }
@@ -116,7 +119,8 @@ func (s *Service) CleanUp() error {
 	return errors.Join(s.cfg.Store.CleanTemp(), err)
 }
 
-func target(name string) string { return "image/" + name }
+// target is the operation target of image name ("image/<name>").
+func target(name string) operation.Target { return operation.Image(name) }
 
 // checkName validates a local image name.
 func checkName(name string) error {
@@ -126,23 +130,10 @@ func checkName(name string) error {
 	return nil
 }
 
-// begin starts an operation on the image, or fails with operation.ErrBusy.
-func (s *Service) begin(kind, name string) (*operation.Op, error) {
-	return s.cfg.Ops.Begin(kind, target(name))
-}
-
-// background runs fn as op's body in the service's context; fn returns
-// the failure detail (a log tail) with its error.
-func (s *Service) background(op *operation.Op, fn func(ctx context.Context) (string, error)) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		detail, err := fn(s.ctx)
-		if err != nil {
-			s.log.WithFields(logrus.Fields{"op": op.ID(), "target": op.Info().Target}).WithError(err).Warn("image operation failed")
-		}
-		op.Done(err, detail)
-	}()
+// run starts an operation of kind on image name in the registry (see
+// operation.Registry.Run).
+func (s *Service) run(ctx context.Context, kind operation.Kind, name string, fn operation.Func, opts ...operation.Option) (*operation.Op, error) {
+	return s.cfg.Ops.Run(ctx, kind, target(name), fn, opts...)
 }
 
 // users returns the VMs using the image file at path.

@@ -82,10 +82,16 @@ const (
 	StepBoot   = "boot"
 )
 
-func (r CreateRequest) progress(step string) {
+// step reports step as begun, unless ctx has ended: then it returns an
+// error saying which step was not begun, wrapping ctx's cause.
+func (r CreateRequest) step(ctx context.Context, step string) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("create stopped before step %s: %w", step, context.Cause(ctx))
+	}
 	if r.Progress != nil {
 		r.Progress(step)
 	}
+	return nil
 }
 
 // Instance is a created VM's files and identity.
@@ -189,8 +195,9 @@ func seedConfig(req CreateRequest, id, mac string) cloudinit.Config {
 }
 
 // Create makes the VM's overlay disk, seed and domain, then starts it. It
-// does not wait for the guest: see WaitReady. On any error everything it made
-// is removed again, and what existed before is untouched.
+// does not wait for the guest: see WaitReady. On any error, and when ctx ends
+// before a step begins, everything it made is removed again, and what existed
+// before is untouched.
 func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err error) {
 	if req.VCPUs == 0 {
 		req.VCPUs = 1
@@ -228,13 +235,17 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 	}
 	r.Add(func() error { return os.RemoveAll(inst.Dir) })
 
-	req.progress(StepDisk)
+	if err := req.step(ctx, StepDisk); err != nil {
+		return Instance{}, err
+	}
 	if err := e.Disks.CreateOverlay(ctx, inst.DiskPath, req.Template.Path, req.Template.Format, req.DiskBytes); err != nil {
 		return Instance{}, fmt.Errorf("create disk: %w", err)
 	}
 	log.WithField("op", "disk").Debug("overlay created")
 
-	req.progress(StepSeed)
+	if err := req.step(ctx, StepSeed); err != nil {
+		return Instance{}, err
+	}
 	if err := cloudinit.WriteSeed(inst.SeedPath, seedConfig(req, inst.ID, inst.MAC)); err != nil {
 		return Instance{}, fmt.Errorf("write cloud-init seed: %w", err)
 	}
@@ -263,7 +274,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 			CreatedAt: time.Now().UTC().Truncate(time.Second),
 		},
 	}
-	req.progress(StepDefine)
+	if err := req.step(ctx, StepDefine); err != nil {
+		return Instance{}, err
+	}
 	if err := e.Driver.Define(ctx, spec); err != nil {
 		if errors.Is(err, hypervisor.ErrExists) {
 			return Instance{}, fmt.Errorf("%w: %w", ErrExists, err)
@@ -274,7 +287,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 	r.Add(func() error { return e.removeDomain(context.Background(), req.Name) })
 	log.WithField("op", "define").Debug("domain defined")
 
-	req.progress(StepBoot)
+	if err := req.step(ctx, StepBoot); err != nil {
+		return Instance{}, err
+	}
 	if err := e.Driver.Start(ctx, req.Name); err != nil {
 		return Instance{}, fmt.Errorf("start domain: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -56,18 +55,17 @@ type ServiceConfig struct {
 }
 
 // Service is the VM lifecycle behind galed's API: it records desired state
-// in the store before it acts, runs long work as operations (one at a time
-// per VM) and reads live state from the driver. It is safe for concurrent use.
+// in the store before it acts, runs long work as operations of its registry
+// (one at a time per VM; see pkg/operation) and reads live state from the
+// driver. It is safe for concurrent use.
 type Service struct {
-	cfg    ServiceConfig
-	drv    hypervisor.Driver
-	log    logrus.FieldLogger
-	ctx    context.Context // background work; cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg ServiceConfig
+	drv hypervisor.Driver
+	log logrus.FieldLogger
 }
 
-// NewService returns a Service. Call Close to stop its background work.
+// NewService returns a Service. Its operations run in cfg.Ops; Close closes
+// that registry.
 func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Engine == nil || cfg.Engine.Driver == nil || cfg.Store == nil || cfg.Ops == nil || cfg.Images == nil {
 		return nil, errors.New("vm service: Engine (with Driver), Store, Ops and Images are required")
@@ -87,45 +85,33 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = logrus.StandardLogger()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, drv: cfg.Engine.Driver, log: cfg.Log, ctx: ctx, cancel: cancel}, nil
+	return &Service{cfg: cfg, drv: cfg.Engine.Driver, log: cfg.Log}, nil
 }
 
-// Close cancels running operations and waits for their goroutines. Rows of
-// VMs whose create was interrupted keep their phase; Reconcile resolves them
-// on the next start.
-func (s *Service) Close() {
-	s.cancel()
-	s.wg.Wait()
-}
+// Close closes the operation registry: running operations (of every
+// service that shares it) are cancelled and waited for. Rows of VMs whose
+// create was interrupted keep their phase; Reconcile resolves them on the
+// next start.
+func (s *Service) Close() { s.cfg.Ops.Close() }
 
-// Wait blocks until all background work started so far has ended (for tests).
-func (s *Service) Wait() { s.wg.Wait() }
+// Wait blocks until all operations started so far have ended (for tests).
+func (s *Service) Wait() { s.cfg.Ops.Wait() }
 
-// background runs fn for op in a goroutine tracked by Close.
-func (s *Service) background(op *operation.Op, fn func(ctx context.Context) (detail string, err error)) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		detail, err := fn(s.ctx)
-		log := s.log.WithFields(logrus.Fields{"vm": op.Info().Target, "op": op.ID(), "kind": op.Info().Kind})
-		if err != nil {
-			log.WithError(err).Warn("operation failed")
-		} else {
-			log.Info("operation succeeded")
-		}
-		op.Done(err, detail)
-	}()
-}
-
-// begin starts an operation on name; a busy name gives operation.ErrBusy.
-func (s *Service) begin(kind, name string) (*operation.Op, error) {
-	op, err := s.cfg.Ops.Begin(kind, name)
+// run starts an operation of kind on VM name in the registry (see
+// operation.Registry.Run); a busy VM gives an error wrapping operation.ErrBusy.
+func (s *Service) run(ctx context.Context, kind operation.Kind, name string, fn operation.Func, opts ...operation.Option) (api.Operation, error) {
+	op, err := s.cfg.Ops.Run(ctx, kind, target(name), fn, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
+		if errors.Is(err, operation.ErrBusy) || errors.Is(err, operation.ErrClosed) {
+			err = fmt.Errorf("%s %q: %w", kind, name, err)
+		}
+		return api.Operation{}, err
 	}
-	return op, nil
+	return op.Info(), nil
 }
+
+// target is the operation target of VM name.
+func target(name string) operation.Target { return operation.VM(name) }
 
 // row returns the store row of name, mapping store.ErrNotFound to ErrNotFound.
 func (s *Service) row(ctx context.Context, name string) (store.VM, error) {
