@@ -280,6 +280,10 @@ type Driver interface {
 	ListNetworks(ctx context.Context) ([]Network, error)
 	// GetNetwork returns one network.
 	GetNetwork(ctx context.Context, name string) (Network, error)
+	// StartNetwork starts a defined network that is not active (e.g. after
+	// libvirtd came up without network autostart) and turns its autostart
+	// on. An active network is left as it is; an unknown one is ErrNotFound.
+	StartNetwork(ctx context.Context, name string) error
 
 	// Close releases the connection. The driver is unusable afterwards.
 	Close() error

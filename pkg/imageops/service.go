@@ -63,6 +63,9 @@ type Config struct {
 	// ImportDir is the import area: callers other than root may import
 	// files below it (and only there); symlinks never lead out of it.
 	ImportDir string
+	// MaxUploadBytes bounds an image upload through the API (0:
+	// inspect.DefaultMaxVirtualSize).
+	MaxUploadBytes int64
 	// DownloadRetries is passed to fetch (0: its default).
 	DownloadRetries int
 	Log             logrus.FieldLogger

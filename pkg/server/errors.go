@@ -7,9 +7,6 @@ import (
 	"github.com/galevm/gale/pkg/errdefs"
 )
 
-// errInvalidBody: the request body is not valid JSON for the route.
-var errInvalidBody = errdefs.New(errdefs.Invalid, "invalid request body")
-
 // wireError is the API code and HTTP status of an error kind.
 type wireError struct {
 	code   string

@@ -11,7 +11,9 @@ import (
 	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/imageops"
+	"github.com/galevm/gale/pkg/network"
 	"github.com/galevm/gale/pkg/operation"
+	"github.com/galevm/gale/pkg/server/httpapi"
 	"github.com/galevm/gale/pkg/vm"
 )
 
@@ -24,7 +26,7 @@ func TestStatusOf(t *testing.T) {
 		status int
 	}{
 		{vm.ErrInvalid, api.CodeInvalid, http.StatusBadRequest},
-		{errInvalidBody, api.CodeInvalid, http.StatusBadRequest},
+		{httpapi.ErrInvalidBody, api.CodeInvalid, http.StatusBadRequest},
 		{hypervisor.ErrInvalidSpec, api.CodeInvalid, http.StatusBadRequest},
 		{cloudinit.ErrInvalidUserData, api.CodeInvalid, http.StatusBadRequest},
 		{imageops.ErrInvalid, api.CodeInvalid, http.StatusBadRequest},
@@ -33,7 +35,7 @@ func TestStatusOf(t *testing.T) {
 		{imageops.ErrNotFound, api.CodeNotFound, http.StatusNotFound},
 		{hypervisor.ErrNotFound, api.CodeNotFound, http.StatusNotFound},
 		{vm.ErrExists, api.CodeConflict, http.StatusConflict},
-		{vm.ErrInUse, api.CodeConflict, http.StatusConflict},
+		{network.ErrInUse, api.CodeConflict, http.StatusConflict},
 		{vm.ErrNotRunning, api.CodeConflict, http.StatusConflict},
 		{operation.ErrBusy, api.CodeConflict, http.StatusConflict},
 		{imageops.ErrInUse, api.CodeConflict, http.StatusConflict},

@@ -22,7 +22,9 @@ import (
 	"github.com/galevm/gale/pkg/disk"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/hypervisor/fake"
+	"github.com/galevm/gale/pkg/network"
 	"github.com/galevm/gale/pkg/operation"
+	"github.com/galevm/gale/pkg/server/httpapi"
 	"github.com/galevm/gale/pkg/store"
 	"github.com/galevm/gale/pkg/vm"
 )
@@ -93,7 +95,12 @@ func newTestServer(t *testing.T) (*httptest.Server, *fake.Driver) {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	srv := httptest.NewServer(New(Config{VMs: svc, Version: "test", Accel: "tcg", Heartbeat: 20 * time.Millisecond, Log: log}))
+	nets, err := network.New(network.Config{Driver: d, Store: st, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(Config{Services: []httpapi.Service{svc, nets}, Operations: svc, Version: "test", Accel: "tcg",
+		Heartbeat: 20 * time.Millisecond, Log: log}))
 	t.Cleanup(srv.Close)
 	return srv, d
 }

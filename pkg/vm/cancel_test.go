@@ -9,6 +9,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/network"
 )
 
 // blockingPull resolves every image as one that must be downloaded first,
@@ -107,4 +108,28 @@ func waitStage(t *testing.T, svc *Service, stage string) string {
 	}
 	t.Fatalf("the operation on web never reached stage %q", stage)
 	return ""
+}
+
+// TestCreateStartsInactiveNetwork: a create on a network that libvirtd left
+// defined but inactive starts the network instead of failing at boot.
+func TestCreateStartsInactiveNetwork(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	nets, err := network.New(network.Config{Driver: h.drv, Store: h.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cfg.Networks = nets
+	h.svc = h.newService(t)
+	h.drv.SetNetworkActive("testnet", false)
+	op, err := h.svc.Create(ctx, api.CreateVMRequest{Name: "web", Image: "debian-12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, _ := h.wait(t, op); done.Status != api.OpSucceeded {
+		t.Fatalf("create = %+v", done)
+	}
+	if n, _ := h.drv.GetNetwork(ctx, "testnet"); !n.Active {
+		t.Fatal("network still inactive")
+	}
 }

@@ -21,7 +21,8 @@ const StageAddress = "address"
 
 // Create checks req and starts a create operation. Before it returns, the
 // request is validated (ErrInvalid), the name is free (ErrExists), the host
-// can hold the VM unless req.Force (ErrInsufficient), no other operation holds
+// can hold the VM unless req.Force (ErrInsufficient), its network is active
+// (started if need be, see ServiceConfig.Networks), no other operation holds
 // the name (operation.ErrBusy) and the VM's row is written with phase
 // creating. The operation then makes the VM, waits until it is ready and
 // records the outcome:
@@ -49,6 +50,13 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 	}
 	if !req.Force {
 		if err := admit(s.cfg.Host, ereq.MemoryMiB, ereq.DiskBytes); err != nil {
+			return api.Operation{}, err
+		}
+	}
+	if s.cfg.Networks != nil {
+		// A network left inactive (libvirtd started without network
+		// autostart) would fail the create at its boot stage.
+		if _, err := s.cfg.Networks.EnsureActive(ctx, ereq.Network); err != nil {
 			return api.Operation{}, err
 		}
 	}

@@ -40,6 +40,9 @@ type ServiceConfig struct {
 	Host Host
 	// DefaultNetwork is used when a create request names none.
 	DefaultNetwork string
+	// Networks starts a create's network when it is defined but inactive
+	// (pkg/network implements it); nil leaves networks as they are.
+	Networks NetworkStarter
 	// SSHKeys are injected into every VM in addition to the request's (galed's own key).
 	SSHKeys []string
 	// Accel overrides the driver's accelerator for new VMs (empty: the driver's).
@@ -52,6 +55,11 @@ type ServiceConfig struct {
 	// StartRetries bounds reconcile's attempts to start a VM that should run (default 3).
 	StartRetries int
 	Log          logrus.FieldLogger
+}
+
+// NetworkStarter starts a network that is defined but not active.
+type NetworkStarter interface {
+	EnsureActive(ctx context.Context, name string) (started bool, err error)
 }
 
 // Service is the VM lifecycle behind galed's API: it records desired state
