@@ -1,6 +1,9 @@
-// Package vm creates, boots and deletes gale VMs: a qcow2 overlay on a
-// template, a NoCloud seed, and a libvirt domain, made in that order and
-// undone in reverse when any step fails.
+// Package vm is gale's single-VM service. Its Engine creates, boots and
+// deletes a VM: a qcow2 overlay on a template, a NoCloud seed and a libvirt
+// domain, made in that order and undone in reverse when any step fails. Its
+// Service runs that work as operations (pkg/operation) behind galed's API:
+// admission, create with readiness, lifecycle, exec and logs, reconcile
+// after a restart, and the VM routes.
 package vm
 
 import (
@@ -67,8 +70,6 @@ type CreateRequest struct {
 	SSHKeys []string
 	// Accel overrides the driver's accelerator (empty: the driver's choice).
 	Accel hypervisor.Accel
-	// Set, when non-empty, records the scale set or pool in metadata.
-	Set string
 	// Progress, when set, is called with each step of Create as it begins:
 	// "disk", "seed", "define", "boot".
 	Progress func(step string)
@@ -270,7 +271,6 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 		Metadata: hypervisor.Metadata{
 			ID:        inst.ID,
 			Image:     req.Template.Name,
-			Set:       req.Set,
 			CreatedAt: time.Now().UTC().Truncate(time.Second),
 		},
 	}
