@@ -33,7 +33,12 @@ func (s *Service) Delete(ctx context.Context, name string, opts DeleteOptions) (
 		}
 		return "", s.finishDelete(ctx, name, opts)
 	}, operation.Prepare(func(ctx context.Context, _ *operation.Op) error {
-		return s.markDeleting(ctx, name)
+		// A create being cancelled may remove the row meanwhile: the body
+		// then has nothing left to delete.
+		if err := s.markDeleting(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return nil
 	}), operation.Supersede(operation.KindCreate))
 }
 
