@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/galevm/gale/pkg/client"
+	"github.com/galevm/gale/pkg/errdefs"
 )
 
 // Exit codes; rootDescription documents them.
@@ -74,17 +75,34 @@ type timeoutError struct{ msg string }
 
 func (e *timeoutError) Error() string { return e.msg }
 
+// Unwrap returns errdefs.TimedOut, the kind that maps to exitTimeout.
+func (e *timeoutError) Unwrap() error { return errdefs.TimedOut }
+
 // interruptedError says that the user interrupted a wait.
 type interruptedError struct{ msg string }
 
 func (e *interruptedError) Error() string { return e.msg }
 
-// exitCode maps an error to gale's exit code.
+// exitCodes is the one table from error kind to exit code; an error
+// without a kind (errdefs.Internal) exits with exitError.
+var exitCodes = map[errdefs.Kind]int{
+	errdefs.Invalid:      exitUsage,
+	errdefs.NotFound:     exitNotFound,
+	errdefs.Conflict:     exitConflict,
+	errdefs.Insufficient: exitInsufficient,
+	errdefs.Unavailable:  exitUnavailable,
+	errdefs.TimedOut:     exitTimeout,
+	errdefs.Internal:     exitError,
+}
+
+// exitCode maps an error to gale's exit code: the CLI's own conditions
+// first (a guest's exit code, a usage mistake, an interrupt, galed out of
+// reach), then the error's kind (galed's errors carry the kind of their API
+// code, see client.Error).
 func exitCode(err error) int {
 	var (
 		ec *exitCodeError
 		ue *usageError
-		te *timeoutError
 		ie *interruptedError
 	)
 	switch {
@@ -92,22 +110,15 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ec):
 		return ec.code
-	case errors.As(err, &ue), errors.Is(err, client.ErrInvalid):
+	case errors.As(err, &ue):
 		return exitUsage
-	case errors.As(err, &te):
-		return exitTimeout
 	case errors.As(err, &ie):
 		return exitInterrupted
 	case errors.Is(err, client.ErrUnreachable):
 		return exitUnreachable
-	case errors.Is(err, client.ErrNotFound):
-		return exitNotFound
-	case errors.Is(err, client.ErrConflict):
-		return exitConflict
-	case errors.Is(err, client.ErrInsufficient):
-		return exitInsufficient
-	case errors.Is(err, client.ErrUnavailable):
-		return exitUnavailable
+	}
+	if code, ok := exitCodes[errdefs.KindOf(err)]; ok {
+		return code
 	}
 	return exitError
 }

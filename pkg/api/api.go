@@ -2,15 +2,15 @@
 // client: request and response bodies, the error envelope and the paths.
 // Everything is JSON over a unix socket; paths are versioned (/v1/...).
 //
-// Long work (create, delete, start, stop) answers 202 Accepted with an
-// Operation; its progress streams as server-sent events from
-// OperationEventsPath, one JSON-encoded Event per "data:" line; a client that
-// connects late first gets every event so far, and the stream ends after the
-// event with Done set.
+// Long work (VM create, delete, start, stop, restart; image pull, build,
+// import) answers 202 Accepted with an Operation; its progress streams as
+// server-sent events from OperationEventsPath, one JSON-encoded Event per
+// "data:" line; a client that connects late first gets every event so far,
+// and the stream ends after the event with Done set.
 //
 // Status codes: 200 for reads, exec and logs (logs are text/plain); 201 for a
-// created network; 202 with an Operation for create, delete, start, stop and
-// restart; 204 for a deleted network. Errors carry the Error envelope with a
+// created network; 202 with an Operation for long work; 204 for a deleted
+// network or image. Errors carry the Error envelope with a
 // Code that maps one-to-one to a status (see the Code constants).
 package api
 
@@ -55,6 +55,7 @@ const (
 	CodeConflict     = "conflict"     // 409: exists, or another operation holds the VM
 	CodeInsufficient = "insufficient" // 422: the host cannot hold it (memory, disk); retry with force
 	CodeUnavailable  = "unavailable"  // 503: libvirtd is down; retry later
+	CodeTimedOut     = "timed_out"    // 504: the work did not finish in time
 	CodeInternal     = "internal"     // 500
 )
 
@@ -147,13 +148,16 @@ const (
 	OpRunning   = "running"
 	OpSucceeded = "succeeded"
 	OpFailed    = "failed"
+	// OpCancelled: the operation was cancelled (e.g. a create by a delete of
+	// the same VM) and undid what it had done.
+	OpCancelled = "cancelled"
 )
 
 // Operation is long-running work on one target.
 type Operation struct {
 	ID         string     `json:"id"`
-	Kind       string     `json:"kind"`   // create, delete, start, stop, restart
-	Target     string     `json:"target"` // VM name
+	Kind       string     `json:"kind"`   // create, delete, start, stop, restart, reconcile, pull, build, import
+	Target     string     `json:"target"` // a VM's name, or "image/<name>" for an image
 	Status     string     `json:"status"`
 	Stage      string     `json:"stage,omitempty"`
 	Error      string     `json:"error,omitempty"`
@@ -169,7 +173,7 @@ type Event struct {
 	Message   string   `json:"message,omitempty"`
 	Elapsed   Duration `json:"elapsed"`
 	Done      bool     `json:"done,omitempty"`
-	Status    string   `json:"status,omitempty"` // with Done: succeeded or failed
+	Status    string   `json:"status,omitempty"` // with Done: succeeded, failed or cancelled
 	Error     string   `json:"error,omitempty"`
 	// Detail carries extra lines on failure, e.g. the tail of cloud-init's output log.
 	Detail string `json:"detail,omitempty"`

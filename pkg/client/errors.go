@@ -9,16 +9,20 @@ import (
 	"strings"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/errdefs"
 )
 
-// Sentinels matched by *Error with errors.Is, one per api error code.
+// Sentinels matched by *Error with errors.Is, one per api error code. Each
+// is of the error kind of its code, so errdefs.KindOf(err) of an *Error is
+// the kind galed's error had.
 var (
-	ErrInvalid      = errors.New("invalid request")
-	ErrNotFound     = errors.New("not found")
-	ErrConflict     = errors.New("conflict")
-	ErrInsufficient = errors.New("insufficient host resources")
-	ErrUnavailable  = errors.New("service unavailable")
-	ErrInternal     = errors.New("internal error")
+	ErrInvalid      = errdefs.New(errdefs.Invalid, "invalid request")
+	ErrNotFound     = errdefs.New(errdefs.NotFound, "not found")
+	ErrConflict     = errdefs.New(errdefs.Conflict, "conflict")
+	ErrInsufficient = errdefs.New(errdefs.Insufficient, "insufficient host resources")
+	ErrUnavailable  = errdefs.New(errdefs.Unavailable, "service unavailable")
+	ErrTimedOut     = errdefs.New(errdefs.TimedOut, "timed out")
+	ErrInternal     = errdefs.New(errdefs.Internal, "internal error")
 )
 
 // ErrUnreachable matches errors for a galed that cannot be reached: no
@@ -44,10 +48,9 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
-// Is reports whether target is the sentinel for e's code.
-func (e *Error) Is(target error) bool {
-	return target != nil && sentinelFor(e.Code) == target
-}
+// Unwrap returns the sentinel of e's code (nil for an unknown code), so
+// errors.Is matches it and errdefs.KindOf returns its kind.
+func (e *Error) Unwrap() error { return sentinelFor(e.Code) }
 
 // sentinelFor maps an api error code to its sentinel (nil for unknown codes).
 func sentinelFor(code string) error {
@@ -62,6 +65,8 @@ func sentinelFor(code string) error {
 		return ErrInsufficient
 	case api.CodeUnavailable:
 		return ErrUnavailable
+	case api.CodeTimedOut:
+		return ErrTimedOut
 	case api.CodeInternal:
 		return ErrInternal
 	}
@@ -81,6 +86,8 @@ func codeForStatus(status int) string {
 		return api.CodeInsufficient
 	case http.StatusServiceUnavailable:
 		return api.CodeUnavailable
+	case http.StatusGatewayTimeout:
+		return api.CodeTimedOut
 	}
 	return api.CodeInternal
 }
@@ -118,10 +125,11 @@ func (e *UnreachableError) Error() string {
 // Unwrap returns the sentinel and the dial error, so both match errors.Is.
 func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
 
-// OperationError is an operation that finished with status failed. It
-// matches ErrOperationFailed.
+// OperationError is an operation that finished with status failed (or
+// cancelled). It matches ErrOperationFailed.
 type OperationError struct {
 	Operation string // operation ID
+	Status    string // api.OpFailed, or api.OpCancelled; "" means failed
 	Stage     string // stage it failed in
 	Message   string // Event.Error
 	Detail    string // Event.Detail: failing module, tail of cloud-init's log, ...
@@ -132,10 +140,14 @@ func (e *OperationError) Error() string {
 	if msg == "" {
 		msg = "no reason given"
 	}
-	if e.Stage != "" {
-		return fmt.Sprintf("operation %s failed at stage %s: %s", e.Operation, e.Stage, msg)
+	verb := "failed"
+	if e.Status == api.OpCancelled {
+		verb = "was cancelled"
 	}
-	return fmt.Sprintf("operation %s failed: %s", e.Operation, msg)
+	if e.Stage != "" {
+		return fmt.Sprintf("operation %s %s at stage %s: %s", e.Operation, verb, e.Stage, msg)
+	}
+	return fmt.Sprintf("operation %s %s: %s", e.Operation, verb, msg)
 }
 
 // Unwrap returns ErrOperationFailed.

@@ -21,7 +21,8 @@ func (c *Client) GetOperation(ctx context.Context, id string) (*api.Operation, e
 // WatchOperation follows an operation's event stream, calling fn (if not
 // nil) for every event, including the final one with Done set. It returns
 // nil when the operation succeeded, an *OperationError (matching
-// ErrOperationFailed) when it failed, and ctx's error when ctx ends first;
+// ErrOperationFailed) when it failed or was cancelled, and ctx's error when
+// ctx ends first;
 // the operation itself goes on in galed either way.
 //
 // A stream that ends before the Done event is not trusted: WatchOperation
@@ -67,8 +68,8 @@ func (c *Client) WatchOperation(ctx context.Context, id string, fn func(api.Even
 	switch op.Status {
 	case api.OpSucceeded:
 		return nil
-	case api.OpFailed:
-		return &OperationError{Operation: id, Stage: op.Stage, Message: op.Error}
+	case api.OpFailed, api.OpCancelled:
+		return &OperationError{Operation: id, Status: op.Status, Stage: op.Stage, Message: op.Error}
 	}
 	return fmt.Errorf("event stream of operation %s ended while it is still %s at stage %q: %w",
 		id, op.Status, op.Stage, io.ErrUnexpectedEOF)
@@ -81,7 +82,7 @@ func finalResult(id string, ev api.Event) error {
 		if opID == "" {
 			opID = id
 		}
-		return &OperationError{Operation: opID, Stage: ev.Stage, Message: ev.Error, Detail: ev.Detail}
+		return &OperationError{Operation: opID, Status: ev.Status, Stage: ev.Stage, Message: ev.Error, Detail: ev.Detail}
 	}
 	return nil
 }

@@ -94,7 +94,7 @@ func TestWatchOperation(t *testing.T) {
 				if !errors.As(err, &oe) {
 					t.Fatalf("error %T is not *OperationError", err)
 				}
-				want := OperationError{Operation: "op1", Stage: "cloud-init", Message: "cloud-init failed in module scripts_user",
+				want := OperationError{Operation: "op1", Status: api.OpFailed, Stage: "cloud-init", Message: "cloud-init failed in module scripts_user",
 					Detail: "+ apt-get install nginx\nE: Unable to locate package"}
 				if *oe != want {
 					t.Fatalf("error = %+v\nwant    %+v", *oe, want)

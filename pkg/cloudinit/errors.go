@@ -1,9 +1,10 @@
 package cloudinit
 
 import (
-	"errors"
 	"fmt"
 	"os"
+
+	"github.com/galevm/gale/pkg/errdefs"
 )
 
 // Sentinel errors. Functions in this package wrap them with context; callers
@@ -11,7 +12,7 @@ import (
 var (
 	// ErrInvalidConfig: a Config field failed validation. Validate joins one
 	// such error per problem found.
-	ErrInvalidConfig = errors.New("invalid cloud-init config")
+	ErrInvalidConfig = errdefs.New(errdefs.Invalid, "invalid cloud-init config")
 	// ErrInvalidUserData: user-data is too large, or claims to be
 	// #cloud-config but is not a YAML mapping. It wraps ErrInvalidConfig.
 	ErrInvalidUserData = fmt.Errorf("%w: user-data", ErrInvalidConfig)

@@ -15,8 +15,10 @@ import (
 	"github.com/galevm/gale/pkg/disk"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/hypervisor/libvirt"
+	"github.com/galevm/gale/pkg/network"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/server"
+	"github.com/galevm/gale/pkg/server/httpapi"
 	"github.com/galevm/gale/pkg/store"
 	"github.com/galevm/gale/pkg/version"
 	"github.com/galevm/gale/pkg/vm"
@@ -58,6 +60,7 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 		return err
 	}
 	ops := operation.New(512, storeRecorder{st: st, log: log})
+	ops.SetLogger(log)
 	disks := disk.NewQemuImg(disk.ExecRunner{})
 	engine := &vm.Engine{Driver: drv, Disks: disks, Dir: filepath.Join(cfg.DataDir, "vms"), Log: log}
 	images, err := newImages(cfg, ops, disks, engine, st, log)
@@ -65,8 +68,13 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 		return err
 	}
 	defer images.Close()
+	nets, err := network.New(network.Config{Driver: drv, Store: st, Log: log})
+	if err != nil {
+		return err
+	}
 	svc, err := vm.NewService(vm.ServiceConfig{
 		Engine:         engine,
+		Networks:       nets,
 		Store:          st,
 		Ops:            ops,
 		Images:         images,
@@ -85,14 +93,8 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	} else {
 		log.WithField("report", fmt.Sprintf("%+v", rep)).Info("reconciled")
 	}
-	if *cfg.DefaultNetwork.Create {
-		created, err := svc.EnsureNetwork(ctx, cfg.DefaultNetwork.Name, cfg.DefaultNetwork.Mode, cfg.DefaultNetwork.CIDR)
-		if err != nil {
-			return fmt.Errorf("default network %q: %w", cfg.DefaultNetwork.Name, err)
-		}
-		if created {
-			log.WithFields(logrus.Fields{"network": cfg.DefaultNetwork.Name, "mode": cfg.DefaultNetwork.Mode, "cidr": cfg.DefaultNetwork.CIDR}).Info("created default network")
-		}
+	if err := ensureDefaultNetwork(ctx, nets, cfg.DefaultNetwork, log); err != nil {
+		return err
 	}
 
 	l, err := Listen(cfg.Socket)
@@ -100,12 +102,14 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 		return err
 	}
 	defer os.Remove(cfg.Socket)
-	maxImage, _ := cfg.MaxImageBytes() // validated with the config
 	handler := server.New(server.Config{
-		VMs: svc, Images: images, Version: version.Version, Accel: string(drv.Accel()), Log: log,
-		SSHIdentity:    filepath.Join(cfg.DataDir, "ssh", "id_ed25519"),
-		MaxUploadBytes: maxImage,
-		Doctor:         func(ctx context.Context) []api.Check { return doctor(ctx, drv, cfg, images) },
+		Services:    []httpapi.Service{svc, nets, images},
+		Operations:  svc,
+		Version:     version.Version,
+		Accel:       string(drv.Accel()),
+		Log:         log,
+		SSHIdentity: filepath.Join(cfg.DataDir, "ssh", "id_ed25519"),
+		Doctor:      func(ctx context.Context) []api.Check { return doctor(ctx, drv, cfg, images) },
 	})
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ConnContext: server.ConnContext}
 
@@ -125,6 +129,28 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(sctx) // event streams end when their client or the timeout does
+	return nil
+}
+
+// ensureDefaultNetwork makes galed's default network usable: created when
+// configured to and missing, started when it is defined but inactive (as
+// libvirtd started without network autostart leaves it). A network galed
+// may not create and cannot start is logged, not fatal: doctor reports it.
+func ensureDefaultNetwork(ctx context.Context, nets *network.Service, dn NetworkConfig, log logrus.FieldLogger) error {
+	fields := logrus.Fields{"network": dn.Name, "mode": dn.Mode, "cidr": dn.CIDR}
+	if *dn.Create {
+		created, err := nets.Ensure(ctx, dn.Name, dn.Mode, dn.CIDR)
+		if err != nil {
+			return fmt.Errorf("default network %q: %w", dn.Name, err)
+		}
+		if created {
+			log.WithFields(fields).Info("created default network")
+		}
+		return nil
+	}
+	if _, err := nets.EnsureActive(ctx, dn.Name); err != nil {
+		log.WithFields(fields).WithError(err).Warn("default network unusable; see gale doctor")
+	}
 	return nil
 }
 
@@ -198,7 +224,7 @@ func (r storeRecorder) Record(op api.Operation, detail string) {
 	if op.FinishedAt != nil {
 		row.FinishedAt = *op.FinishedAt
 	}
-	if op.Kind == "reconcile" && op.Status == api.OpSucceeded {
+	if op.Kind == string(operation.KindReconcile) && op.Status == api.OpSucceeded {
 		return // internal bookkeeping; keep the table about user work and failures
 	}
 	if err := r.st.PutOperation(context.Background(), row); err != nil {

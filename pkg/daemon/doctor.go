@@ -82,7 +82,7 @@ func checkNetwork(ctx context.Context, drv hypervisor.Driver, name string) api.C
 		c.Detail = err.Error()
 	case !n.Active:
 		c.Detail = name + " is defined but not active"
-		c.Fix = "virsh net-start " + name
+		c.Fix = "restart galed (it starts its networks when it finds them inactive), or virsh net-start " + name
 	default:
 		c.OK, c.Fix = true, ""
 		c.Detail = fmt.Sprintf("%s (%s, %s, bridge %s)", n.Name, n.Mode, n.CIDR, n.Bridge)

@@ -2,15 +2,21 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/hypervisor/fake"
+	"github.com/galevm/gale/pkg/network"
+	"github.com/galevm/gale/pkg/store"
 )
 
 func TestDoctorChecks(t *testing.T) {
@@ -20,6 +26,11 @@ func TestDoctorChecks(t *testing.T) {
 	if err := up.CreateNetwork(ctx, hypervisor.NetworkSpec{Name: "gale-default", Mode: hypervisor.NetworkIsolated, CIDR: cidr}); err != nil {
 		t.Fatal(err)
 	}
+	inactive := fake.New()
+	if err := inactive.CreateNetwork(ctx, hypervisor.NetworkSpec{Name: "gale-default", Mode: hypervisor.NetworkIsolated, CIDR: cidr}); err != nil {
+		t.Fatal(err)
+	}
+	inactive.SetNetworkActive("gale-default", false)
 	down := fake.New()
 	down.SetDown(true)
 
@@ -41,6 +52,7 @@ func TestDoctorChecks(t *testing.T) {
 		{"PVM-only host", checkAccel(tcgDriver(), hypervisor.HostProbe{DevKVM: true, Modules: map[string]bool{"kvm_pvm": true}}), true, "kvm_intel"},
 		{"default network present", checkNetwork(ctx, up, "gale-default"), true, ""},
 		{"default network missing", checkNetwork(ctx, up, "nope"), false, "gale network create nope"},
+		{"default network inactive", checkNetwork(ctx, inactive, "gale-default"), false, "net-start gale-default"},
 		{"disk space", checkDiskSpace(t.TempDir()), true, ""},
 		{"no image on disk", checkImages(ctx, lister{{Name: "debian-12", Kind: api.ImageKindBuild}}), false, "gale image build debian-12"},
 		{"image on disk", checkImages(ctx, lister{{Name: "debian-12", Kind: api.ImageKindBuild, Present: true}}), true, ""},
@@ -72,3 +84,38 @@ func tcgDriver() hypervisor.Driver {
 type lister []api.Image
 
 func (l lister) List(context.Context) ([]api.Image, error) { return l, nil }
+
+// TestEnsureDefaultNetworkStartsInactive: at start galed starts its default
+// network when libvirtd left it defined but inactive, whether or not it may
+// create it.
+func TestEnsureDefaultNetworkStartsInactive(t *testing.T) {
+	for _, create := range []bool{true, false} {
+		t.Run(fmt.Sprintf("create=%v", create), func(t *testing.T) {
+			ctx := context.Background()
+			d := fake.New()
+			_, cidr, _ := net.ParseCIDR("192.168.150.1/24")
+			if err := d.CreateNetwork(ctx, hypervisor.NetworkSpec{Name: "gale-default", Mode: hypervisor.NetworkIsolated, CIDR: cidr}); err != nil {
+				t.Fatal(err)
+			}
+			d.SetNetworkActive("gale-default", false)
+			st, err := store.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			log := logrus.New()
+			log.SetOutput(io.Discard)
+			nets, err := network.New(network.Config{Driver: d, Store: st, Log: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dn := NetworkConfig{Name: "gale-default", Mode: api.NetworkIsolated, CIDR: "192.168.150.1/24", Create: &create}
+			if err := ensureDefaultNetwork(ctx, nets, dn, log); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := d.GetNetwork(ctx, "gale-default"); !n.Active {
+				t.Fatal("default network still inactive")
+			}
+		})
+	}
+}

@@ -41,15 +41,16 @@ func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine 
 		}
 	}
 	svc, err := imageops.New(imageops.Config{
-		Catalog:       image.Catalog{Dirs: []string{cfg.CatalogDir, cfg.UserCatalogDir}},
-		Store:         imagestore.Store{Dir: cfg.ImageDir},
-		Ops:           ops,
-		Disks:         disks,
-		VMs:           vmImages{store: st, engine: engine},
-		Limits:        inspect.Limits{MaxVirtualSize: maxImage},
-		MaxImageBytes: maxImage,
-		ImportDir:     cfg.ImportDir,
-		Log:           log,
+		Catalog:        image.Catalog{Dirs: []string{cfg.CatalogDir, cfg.UserCatalogDir}},
+		Store:          imagestore.Store{Dir: cfg.ImageDir},
+		Ops:            ops,
+		Disks:          disks,
+		VMs:            vmImages{store: st, engine: engine},
+		Limits:         inspect.Limits{MaxVirtualSize: maxImage},
+		MaxImageBytes:  maxImage,
+		MaxUploadBytes: maxImage,
+		ImportDir:      cfg.ImportDir,
+		Log:            log,
 	})
 	if err != nil {
 		return nil, err

@@ -1,7 +1,7 @@
 package hypervisor
 
-import "errors"
+import "github.com/galevm/gale/pkg/errdefs"
 
 // ErrDomainRunning: the operation needs a stopped domain (e.g. Undefine).
 // Drivers wrap it; callers match it with errors.Is.
-var ErrDomainRunning = errors.New("domain is running")
+var ErrDomainRunning = errdefs.New(errdefs.Conflict, "domain is running")

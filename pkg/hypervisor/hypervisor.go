@@ -6,24 +6,25 @@ package hypervisor
 
 import (
 	"context"
-	"errors"
 	"net"
 	"time"
+
+	"github.com/galevm/gale/pkg/errdefs"
 )
 
 // Sentinel errors. Implementations wrap them with context; callers match
 // them with errors.Is.
 var (
 	// ErrNotFound: the named domain or network does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errdefs.New(errdefs.NotFound, "not found")
 	// ErrExists: a domain or network with that name already exists.
-	ErrExists = errors.New("already exists")
+	ErrExists = errdefs.New(errdefs.Conflict, "already exists")
 	// ErrUnavailable: the hypervisor connection is down (e.g. libvirtd restarting).
-	ErrUnavailable = errors.New("hypervisor unavailable")
+	ErrUnavailable = errdefs.New(errdefs.Unavailable, "hypervisor unavailable")
 	// ErrAgentUnavailable: the guest agent did not answer (not running yet, or not installed).
-	ErrAgentUnavailable = errors.New("guest agent unavailable")
+	ErrAgentUnavailable = errdefs.New(errdefs.Conflict, "guest agent unavailable")
 	// ErrInvalidSpec: a DomainSpec or NetworkSpec failed validation before any side effect.
-	ErrInvalidSpec = errors.New("invalid spec")
+	ErrInvalidSpec = errdefs.New(errdefs.Invalid, "invalid spec")
 )
 
 // Accel is the CPU accelerator a domain runs with.
@@ -279,6 +280,10 @@ type Driver interface {
 	ListNetworks(ctx context.Context) ([]Network, error)
 	// GetNetwork returns one network.
 	GetNetwork(ctx context.Context, name string) (Network, error)
+	// StartNetwork starts a defined network that is not active (e.g. after
+	// libvirtd came up without network autostart) and turns its autostart
+	// on. An active network is left as it is; an unknown one is ErrNotFound.
+	StartNetwork(ctx context.Context, name string) error
 
 	// Close releases the connection. The driver is unusable afterwards.
 	Close() error

@@ -11,6 +11,7 @@ import (
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/image"
 	"github.com/galevm/gale/pkg/imagestore"
+	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/vm"
 )
 
@@ -32,17 +33,8 @@ func (s *Service) Build(ctx context.Context, name string) (api.Operation, error)
 	if t.IsSource() {
 		return api.Operation{}, fmt.Errorf("%w: %q is a published image, not a recipe: run `gale image pull %s`", ErrInvalid, name, name)
 	}
-	op, err := s.begin("build", name)
-	if err != nil {
-		return api.Operation{}, err
-	}
 	path := image.CachePath(s.cfg.Store.Dir, t)
-	if exists(path) {
-		op.Stage(StagePresent, path)
-		op.Done(nil, "")
-		return op.Info(), nil
-	}
-	s.background(op, func(ctx context.Context) (string, error) {
+	op, err := s.run(ctx, operation.KindBuild, name, func(ctx context.Context, op *operation.Op) (string, error) {
 		start := time.Now()
 		log := &tail{max: 4096}
 		out, err := image.Build(ctx, t, image.BuildOptions{
@@ -60,7 +52,16 @@ func (s *Service) Build(ctx context.Context, name string) (api.Operation, error)
 		}
 		op.Stage(StagePresent, fmt.Sprintf("%s in %s", out, time.Since(start).Round(time.Second)))
 		return "", nil
-	})
+	}, operation.Prepare(func(_ context.Context, op *operation.Op) error {
+		if exists(path) {
+			op.Stage(StagePresent, path)
+			return operation.SkipBody
+		}
+		return nil
+	}))
+	if err != nil {
+		return api.Operation{}, err
+	}
 	return op.Info(), nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/image"
 	"github.com/galevm/gale/pkg/imagestore"
+	"github.com/galevm/gale/pkg/operation"
 )
 
 // Delete removes the local file of an image: a pulled or built catalog
@@ -32,23 +33,19 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	default:
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	op, err := s.begin("delete", name)
-	if err != nil {
-		return err
-	}
-	if !exists(path) {
-		err := fmt.Errorf("%w: %q has no local image to delete", ErrNotFound, name)
-		op.Done(err, "")
-		return err
-	}
-	users, err := s.users(ctx, path)
-	if err == nil && len(users) > 0 {
-		err = fmt.Errorf("%w: %q is the base of VM disks: %s (delete those VMs first)", ErrInUse, name, strings.Join(users, ", "))
-	}
-	if err == nil {
-		err = imagestore.Remove(path)
-	}
-	op.Done(err, "")
+	_, err = s.cfg.Ops.Do(ctx, operation.KindDelete, target(name), func(ctx context.Context, _ *operation.Op) error {
+		if !exists(path) {
+			return fmt.Errorf("%w: %q has no local image to delete", ErrNotFound, name)
+		}
+		users, err := s.users(ctx, path)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return fmt.Errorf("%w: %q is the base of VM disks: %s (delete those VMs first)", ErrInUse, name, strings.Join(users, ", "))
+		}
+		return imagestore.Remove(path)
+	})
 	return err
 }
 

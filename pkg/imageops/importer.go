@@ -107,12 +107,7 @@ func (s *Service) Import(ctx context.Context, req api.ImportImageRequest, who Ca
 		f.Close()
 		return api.Operation{}, err
 	}
-	op, err := s.beginImport(req.Name)
-	if err != nil {
-		f.Close()
-		return api.Operation{}, err
-	}
-	s.background(op, func(ctx context.Context) (string, error) {
+	op, err := s.run(ctx, operation.KindImport, req.Name, func(ctx context.Context, op *operation.Op) (string, error) {
 		defer f.Close()
 		return "", s.runImport(ctx, op, req, f, fdPath(f), info, size, "", req.Path, func() error {
 			after, err := stamp(f)
@@ -124,7 +119,11 @@ func (s *Service) Import(ctx context.Context, req api.ImportImageRequest, who Ca
 			}
 			return nil
 		})
-	})
+	}, operation.Prepare(func(context.Context, *operation.Op) error { return s.checkImportFree(req.Name) }))
+	if err != nil {
+		f.Close()
+		return api.Operation{}, err
+	}
 	return op.Info(), nil
 }
 
@@ -142,20 +141,14 @@ func stamp(f *os.File) (fileStamp, error) {
 	return fileStamp{size: st.Size, ctime: st.Ctim, mtime: st.Mtim}, nil
 }
 
-// beginImport starts the import operation on name, then checks again that
-// the name is free: a pull or import of the same name may have finished
-// between the request's first check and now.
-func (s *Service) beginImport(name string) (*operation.Op, error) {
-	op, err := s.begin("import", name)
-	if err != nil {
-		return nil, err
-	}
+// checkImportFree checks again, holding the import's target, that the name
+// is free: a pull or import of the same name may have finished between the
+// request's first check and the start of the operation.
+func (s *Service) checkImportFree(name string) error {
 	if _, err := os.Lstat(s.cfg.Store.ImportedPath(name)); err == nil {
-		err := fmt.Errorf("%w: %q was imported meanwhile", ErrExists, name)
-		op.Done(err, "")
-		return nil, err
+		return fmt.Errorf("%w: %q was imported meanwhile", ErrExists, name)
 	}
-	return op, nil
+	return nil
 }
 
 // inspect runs the safety checks on a source; a refusal wraps ErrInvalid
@@ -184,40 +177,49 @@ func (s *Service) Upload(ctx context.Context, req api.ImportImageRequest, body i
 	if maxBytes <= 0 {
 		maxBytes = inspect.DefaultMaxVirtualSize
 	}
-	op, err := s.beginImport(req.Name)
-	if err != nil {
-		return api.Operation{}, err
+	// The upload happens while the operation is prepared: it holds the
+	// name, and the client sees the upload stage.
+	var (
+		tmp, src string
+		f        *os.File
+		n        int64
+		sum      string
+		info     inspect.Report
+	)
+	prepare := func(ctx context.Context, op *operation.Op) (err error) {
+		if err := s.checkImportFree(req.Name); err != nil {
+			return err
+		}
+		if tmp, err = s.cfg.Store.TempDir("upload-" + req.Name); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				if f != nil {
+					f.Close()
+				}
+				os.RemoveAll(tmp)
+			}
+		}()
+		op.Stage(StageUpload, "")
+		src = filepath.Join(tmp, "source")
+		if n, sum, err = receive(ctx, body, src, maxBytes); err != nil {
+			return err
+		}
+		if f, err = os.Open(src); err != nil {
+			return err
+		}
+		info, err = s.inspect(ctx, src, req.Format, "stdin")
+		return err
 	}
-	tmp, err := s.cfg.Store.TempDir("upload-" + req.Name)
-	if err != nil {
-		op.Done(err, "")
-		return api.Operation{}, err
-	}
-	fail := func(err error) (api.Operation, error) {
-		os.RemoveAll(tmp)
-		op.Done(err, "")
-		return api.Operation{}, err
-	}
-	op.Stage(StageUpload, "")
-	src := filepath.Join(tmp, "source")
-	n, sum, err := receive(ctx, body, src, maxBytes)
-	if err != nil {
-		return fail(err)
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		return fail(err)
-	}
-	info, err := s.inspect(ctx, src, req.Format, "stdin")
-	if err != nil {
-		f.Close()
-		return fail(err)
-	}
-	s.background(op, func(ctx context.Context) (string, error) {
+	op, err := s.run(ctx, operation.KindImport, req.Name, func(ctx context.Context, op *operation.Op) (string, error) {
 		defer os.RemoveAll(tmp)
 		defer f.Close()
 		return "", s.runImport(ctx, op, req, f, src, info, n, sum, "stdin", nil)
-	})
+	}, operation.Prepare(prepare))
+	if err != nil {
+		return api.Operation{}, err
+	}
 	return op.Info(), nil
 }
 

@@ -63,38 +63,8 @@ func (s *Service) Pull(ctx context.Context, req api.PullImageRequest) (api.Opera
 	if err != nil {
 		return api.Operation{}, err
 	}
-	op, err := s.begin("pull", src.name)
-	if errors.Is(err, operation.ErrBusy) {
-		// The same download is running: follow it.
-		cur, gerr := s.cfg.Ops.Get(s.cfg.Ops.Active(target(src.name)))
-		if running, ok := s.pulling(src.name); gerr == nil && cur.Info().Kind == "pull" && ok && running == src.key() {
-			return cur.Info(), nil
-		}
-	}
-	if err != nil {
-		return api.Operation{}, err
-	}
-	if exists(src.dest) {
-		if src.byURL {
-			// Made by another operation since pullSource looked.
-			err := fmt.Errorf("%w: %q is already a local image (delete it first: gale image delete %s)", ErrExists, src.name, src.name)
-			op.Done(err, "")
-			return api.Operation{}, err
-		}
-		op.Stage(StagePresent, src.dest)
-		op.Done(nil, "")
-		return op.Info(), nil
-	}
-	// Join or start the download before answering, so a second pull that
-	// arrives at once finds it and follows the same operation.
-	f, err := s.join(src.name, src.key(), func(ctx context.Context, report func(string)) error {
-		return s.download(ctx, src, report)
-	})
-	if err != nil {
-		op.Done(err, "")
-		return api.Operation{}, err
-	}
-	s.background(op, func(ctx context.Context) (string, error) {
+	var f *flight
+	op, err := s.run(ctx, operation.KindPull, src.name, func(ctx context.Context, op *operation.Op) (string, error) {
 		var last time.Time
 		return "", f.wait(ctx, func(msg string) {
 			stage, text, _ := strings.Cut(msg, ": ")
@@ -104,7 +74,32 @@ func (s *Service) Pull(ctx context.Context, req api.PullImageRequest) (api.Opera
 			last = time.Now()
 			op.Stage(stage, text)
 		})
-	})
+	}, operation.Prepare(func(_ context.Context, op *operation.Op) (err error) {
+		if exists(src.dest) {
+			if src.byURL {
+				// Made by another operation since pullSource looked.
+				return fmt.Errorf("%w: %q is already a local image (delete it first: gale image delete %s)", ErrExists, src.name, src.name)
+			}
+			op.Stage(StagePresent, src.dest)
+			return operation.SkipBody
+		}
+		// Join or start the download before answering, so a second pull
+		// that arrives at once finds it and follows the same operation.
+		f, err = s.join(src.name, src.key(), func(ctx context.Context, report func(string)) error {
+			return s.download(ctx, src, report)
+		})
+		return err
+	}))
+	if errors.Is(err, operation.ErrBusy) {
+		// The same download is running: follow it.
+		cur, gerr := s.cfg.Ops.Get(s.cfg.Ops.Active(target(src.name)))
+		if running, ok := s.pulling(src.name); gerr == nil && cur.Kind() == operation.KindPull && ok && running == src.key() {
+			return cur.Info(), nil
+		}
+	}
+	if err != nil {
+		return api.Operation{}, err
+	}
 	return op.Info(), nil
 }
 

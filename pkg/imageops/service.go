@@ -21,6 +21,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/disk"
+	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/image"
 	"github.com/galevm/gale/pkg/image/inspect"
 	"github.com/galevm/gale/pkg/imagestore"
@@ -29,10 +30,10 @@ import (
 
 // Sentinel errors; galed maps them to status codes.
 var (
-	ErrInvalid  = errors.New("invalid image request")
-	ErrNotFound = errors.New("image not found")
-	ErrExists   = errors.New("image exists")
-	ErrInUse    = errors.New("image in use")
+	ErrInvalid  = errdefs.New(errdefs.Invalid, "invalid image request")
+	ErrNotFound = errdefs.New(errdefs.NotFound, "image not found")
+	ErrExists   = errdefs.New(errdefs.Conflict, "image exists")
+	ErrInUse    = errdefs.New(errdefs.Conflict, "image in use")
 )
 
 // DefaultMaxImageBytes caps a decompressed download (a decompression bomb
@@ -58,6 +59,9 @@ type Config struct {
 	// ImportDir is the import area: callers other than root may import
 	// files below it (and only there); symlinks never lead out of it.
 	ImportDir string
+	// MaxUploadBytes bounds an image upload through the API (0:
+	// inspect.DefaultMaxVirtualSize).
+	MaxUploadBytes int64
 	// DownloadRetries is passed to fetch (0: its default).
 	DownloadRetries int
 	Log             logrus.FieldLogger
@@ -68,7 +72,8 @@ type Service struct {
 	cfg Config
 	log logrus.FieldLogger
 
-	// ctx outlives requests: shared downloads run in it.
+	// ctx outlives requests: shared downloads run in it. Operations run
+	// in cfg.Ops.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -96,8 +101,10 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Close cancels running image work (partial downloads stay for a resume)
-// and waits for it to end.
+// and waits for it to end: it closes the operation registry, then stops the
+// shared downloads.
 func (s *Service) Close() {
+	s.cfg.Ops.Close()
 	s.cancel()
 	s.wg.Wait()
 }
@@ -111,7 +118,8 @@ func (s *Service) CleanUp() error {
 	return errors.Join(s.cfg.Store.CleanTemp(), err)
 }
 
-func target(name string) string { return "image/" + name }
+// target is the operation target of image name ("image/<name>").
+func target(name string) operation.Target { return operation.Image(name) }
 
 // checkName validates a local image name.
 func checkName(name string) error {
@@ -121,23 +129,10 @@ func checkName(name string) error {
 	return nil
 }
 
-// begin starts an operation on the image, or fails with operation.ErrBusy.
-func (s *Service) begin(kind, name string) (*operation.Op, error) {
-	return s.cfg.Ops.Begin(kind, target(name))
-}
-
-// background runs fn as op's body in the service's context; fn returns
-// the failure detail (a log tail) with its error.
-func (s *Service) background(op *operation.Op, fn func(ctx context.Context) (string, error)) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		detail, err := fn(s.ctx)
-		if err != nil {
-			s.log.WithFields(logrus.Fields{"op": op.ID(), "target": op.Info().Target}).WithError(err).Warn("image operation failed")
-		}
-		op.Done(err, detail)
-	}()
+// run starts an operation of kind on image name in the registry (see
+// operation.Registry.Run).
+func (s *Service) run(ctx context.Context, kind operation.Kind, name string, fn operation.Func, opts ...operation.Option) (*operation.Op, error) {
+	return s.cfg.Ops.Run(ctx, kind, target(name), fn, opts...)
 }
 
 func exists(path string) bool {

@@ -1,11 +1,20 @@
-// Package operation is galed's registry of long-running work (create,
-// delete, start, stop, restart). Each operation has an ID, records stage
-// events with the time elapsed since it began, fans them out to any number of
-// subscribers (a late subscriber first gets every event so far) and ends with
-// one event with Done set.
+// Package operation is galed's one runner of long work: VM create, delete,
+// start, stop, restart and reconcile, image pull, build, import and delete.
 //
-// At most one operation runs per target (VM name): Begin on a busy target
-// fails at once with ErrBusy; it never waits.
+// Registry.Run starts an operation of a Kind on a Target and runs its body in
+// a goroutine the registry owns; Registry.Do runs a short one in the caller's
+// goroutine. Either way the registry records stage events with the time
+// elapsed since the operation began, fans them out to any number of
+// subscribers (a late subscriber first gets every event so far), persists the
+// operation through its Recorder, cancels it on request or at Close, and ends
+// it with one event with Done set.
+//
+// Locks: at most one operation runs per target, and an operation on a
+// target's parent (a scale set) also holds the target (its member VMs),
+// unless the new operation is run by the parent's operation itself (Under).
+// A busy target fails at once with ErrBusy (a conflict); the registry never
+// queues, except that an operation may supersede a running one of given kinds
+// (Supersede: a VM delete cancels that VM's create and runs after it).
 package operation
 
 import (
@@ -18,120 +27,69 @@ import (
 	"time"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/errdefs"
 )
 
 // Sentinel errors; match them with errors.Is.
 var (
-	// ErrBusy: another operation is running on the same target.
-	ErrBusy = errors.New("another operation is in progress")
+	// ErrBusy: another operation holds the target (or its parent).
+	ErrBusy = errdefs.New(errdefs.Conflict, "another operation is in progress")
 	// ErrNotFound: no operation with that ID.
-	ErrNotFound = errors.New("operation not found")
+	ErrNotFound = errdefs.New(errdefs.NotFound, "operation not found")
+	// ErrClosed: the registry is closed (galed is shutting down). It is the
+	// cause of the context of operations that Close cancels.
+	ErrClosed = errdefs.New(errdefs.Unavailable, "galed is shutting down")
+	// ErrCancelled: the operation was cancelled. Causes given to Cancel
+	// should wrap it.
+	ErrCancelled = errdefs.New(errdefs.Conflict, "operation cancelled")
 )
+
+// SkipBody, returned by a Prepare function, ends the operation as succeeded
+// without running its body (e.g. the image it would make is already there).
+var SkipBody = errors.New("skip the operation's body")
 
 // Recorder persists operations. Errors are logged by the caller, never fatal.
 type Recorder interface {
 	Record(op api.Operation, detail string)
 }
 
-// Registry tracks operations. The zero value is not usable; call New.
-type Registry struct {
-	mu       sync.Mutex
-	ops      map[string]*Op
-	active   map[string]*Op // by target
-	finished []string       // IDs of finished operations, oldest first
-	keep     int
-	rec      Recorder
-	now      func() time.Time
-}
-
-// New returns a registry that keeps the last keep finished operations in
-// memory (for Get and late subscribers) and persists through rec (may be nil).
-func New(keep int, rec Recorder) *Registry {
-	if keep <= 0 {
-		keep = 256
-	}
-	return &Registry{ops: map[string]*Op{}, active: map[string]*Op{}, keep: keep, rec: rec, now: time.Now}
-}
-
 // Op is one operation in progress or finished. Its methods are safe for
 // concurrent use.
 type Op struct {
-	reg     *Registry
-	mu      sync.Mutex
-	info    api.Operation
-	detail  string
-	start   time.Time
-	events  []api.Event
-	changed chan struct{} // closed and replaced on every new event
-}
+	reg    *Registry
+	kind   Kind
+	target Target
+	owner  *Op // the operation that runs this one (Under), if any
 
-// Begin starts an operation of kind on target. It fails with ErrBusy (naming
-// the running operation) when target already has one.
-func (r *Registry) Begin(kind, target string) (*Op, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if cur, ok := r.active[target]; ok {
-		info := cur.Info()
-		return nil, fmt.Errorf("%w on %q: %s %s (stage %q)", ErrBusy, target, info.Kind, info.ID, info.Stage)
-	}
-	now := r.now()
-	op := &Op{
-		reg:     r,
-		info:    api.Operation{ID: newID(), Kind: kind, Target: target, Status: api.OpRunning, CreatedAt: now.UTC()},
-		start:   now,
-		changed: make(chan struct{}),
-	}
-	r.ops[op.info.ID] = op
-	r.active[target] = op
-	r.record(op)
-	return op, nil
-}
+	ctx    context.Context // the body's context; cancelled by Cancel or Close
+	cancel context.CancelCauseFunc
+	ended  chan struct{} // closed once the operation is done and its target free
 
-// Active returns the ID of the operation running on target, or "".
-func (r *Registry) Active(target string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if op, ok := r.active[target]; ok {
-		return op.info.ID
-	}
-	return ""
-}
-
-// Get returns the operation with id, or ErrNotFound when it is unknown or has
-// been forgotten.
-func (r *Registry) Get(id string) (*Op, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	op, ok := r.ops[id]
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	return op, nil
-}
-
-func (r *Registry) record(op *Op) {
-	if r.rec != nil {
-		r.rec.Record(op.Info(), op.Detail())
-	}
-}
-
-// finish releases op's target and forgets the oldest finished operations.
-func (r *Registry) finish(op *Op) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.active[op.info.Target] == op {
-		delete(r.active, op.info.Target)
-	}
-	r.finished = append(r.finished, op.info.ID)
-	for len(r.finished) > r.keep {
-		delete(r.ops, r.finished[0])
-		r.finished = r.finished[1:]
-	}
-	r.record(op)
+	mu        sync.Mutex
+	info      api.Operation
+	detail    string
+	start     time.Time
+	events    []api.Event
+	changed   chan struct{} // closed and replaced on every new event
+	cancelled error         // the cause given to Cancel, if any
 }
 
 // ID returns the operation's ID.
 func (o *Op) ID() string { return o.info.ID }
+
+// Kind returns the operation's kind.
+func (o *Op) Kind() Kind { return o.kind }
+
+// Target returns the operation's target.
+func (o *Op) Target() Target { return o.target }
+
+// Context is the operation's context: it ends when the operation is
+// cancelled (cause: the Cancel argument) or the registry is closed (cause
+// ErrClosed).
+func (o *Op) Context() context.Context { return o.ctx }
+
+// Ended is closed once the operation is done and its target is free.
+func (o *Op) Ended() <-chan struct{} { return o.ended }
 
 // Info returns a snapshot of the operation.
 func (o *Op) Info() api.Operation {
@@ -165,9 +123,26 @@ func (o *Op) Stage(stage, message string) {
 	o.mu.Unlock()
 }
 
-// Done ends the operation: succeeded when err is nil, failed otherwise, with
-// detail as extra lines for the user. The target is free again before the
-// Done event is published. Only the first call has an effect.
+// Cancel asks the operation to stop: its context ends with cause (which
+// should wrap ErrCancelled). A body that then returns an error ends the
+// operation with status cancelled; one that returns nil still succeeds.
+// Cancelling a finished operation does nothing.
+func (o *Op) Cancel(cause error) {
+	if cause == nil {
+		cause = ErrCancelled
+	}
+	o.mu.Lock()
+	if o.info.Status == api.OpRunning && o.cancelled == nil {
+		o.cancelled = cause
+	}
+	o.mu.Unlock()
+	o.cancel(cause)
+}
+
+// Done ends the operation: succeeded when err is nil, cancelled when err is
+// not nil after Cancel, failed otherwise, with detail as extra lines for the
+// user. The target is free again before the Done event is published. Only
+// the first call has an effect. Run and Do call it; callers of Begin must.
 func (o *Op) Done(err error, detail string) {
 	o.mu.Lock()
 	if o.info.Status != api.OpRunning {
@@ -177,23 +152,27 @@ func (o *Op) Done(err error, detail string) {
 	now := o.reg.now().UTC()
 	o.info.FinishedAt = &now
 	ev := api.Event{Stage: o.info.Stage, Done: true}
-	if err != nil {
+	switch {
+	case err == nil:
+		o.info.Status = api.OpSucceeded
+	case o.cancelled != nil:
+		o.info.Status = api.OpCancelled
+		o.info.Error = fmt.Sprintf("%v: %v", o.cancelled, err)
+	default:
 		o.info.Status = api.OpFailed
 		o.info.Error = err.Error()
 		o.detail = detail
-		ev.Error = err.Error()
-		ev.Detail = detail
-	} else {
-		o.info.Status = api.OpSucceeded
 	}
-	ev.Status = o.info.Status
+	ev.Status, ev.Error, ev.Detail = o.info.Status, o.info.Error, o.detail
 	o.mu.Unlock()
+	o.cancel(nil) // release the context's resources
 	// Release the target before subscribers learn the outcome, so a client
 	// that acts on the Done event is never refused as busy.
 	o.reg.finish(o)
 	o.mu.Lock()
 	o.appendLocked(ev)
 	o.mu.Unlock()
+	close(o.ended)
 }
 
 func (o *Op) appendLocked(ev api.Event) {
@@ -239,6 +218,16 @@ func (o *Op) Follow(ctx context.Context, fn func(api.Event) error) error {
 func (o *Op) Wait(ctx context.Context) (api.Operation, error) {
 	err := o.Follow(ctx, func(api.Event) error { return nil })
 	return o.Info(), err
+}
+
+// runBy reports whether o is a, or is run (through Under) by a.
+func (o *Op) runBy(a *Op) bool {
+	for p := o; p != nil; p = p.owner {
+		if p == a {
+			return true
+		}
+	}
+	return false
 }
 
 func newID() string {

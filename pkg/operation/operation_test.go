@@ -23,7 +23,7 @@ func (m *memRecorder) Record(op api.Operation, _ string) {
 
 func TestBeginIsExclusivePerTarget(t *testing.T) {
 	r := New(0, nil)
-	a, err := r.Begin("create", "web")
+	a, err := r.Begin(Kind("create"), VM("web"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,20 +36,20 @@ func TestBeginIsExclusivePerTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := r.Begin(tt.kind, tt.target)
+			_, err := r.Begin(Kind(tt.kind), VM(tt.target))
 			if !errors.Is(err, tt.want) && !(tt.want == nil && err == nil) {
 				t.Fatalf("Begin = %v, want %v", err, tt.want)
 			}
 		})
 	}
-	if got := r.Active("web"); got != a.ID() {
+	if got := r.Active(VM("web")); got != a.ID() {
 		t.Fatalf("Active = %q, want %q", got, a.ID())
 	}
 	a.Done(nil, "")
-	if got := r.Active("web"); got != "" {
+	if got := r.Active(VM("web")); got != "" {
 		t.Fatalf("Active after Done = %q", got)
 	}
-	if _, err := r.Begin("delete", "web"); err != nil {
+	if _, err := r.Begin(Kind("delete"), VM("web")); err != nil {
 		t.Fatalf("Begin after Done: %v", err)
 	}
 }
@@ -57,7 +57,7 @@ func TestBeginIsExclusivePerTarget(t *testing.T) {
 func TestEventsReplayAndFanOut(t *testing.T) {
 	rec := &memRecorder{}
 	r := New(0, rec)
-	op, _ := r.Begin("create", "web")
+	op, _ := r.Begin(Kind("create"), VM("web"))
 	op.Stage("disk", "")
 	op.Stage("seed", "")
 
@@ -113,7 +113,7 @@ func TestEventsReplayAndFanOut(t *testing.T) {
 
 func TestFollowHonoursContext(t *testing.T) {
 	r := New(0, nil)
-	op, _ := r.Begin("create", "web")
+	op, _ := r.Begin(Kind("create"), VM("web"))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := op.Follow(ctx, func(api.Event) error { return nil }); !errors.Is(err, context.DeadlineExceeded) {
@@ -125,7 +125,7 @@ func TestForgetsOldFinished(t *testing.T) {
 	r := New(2, nil)
 	var ids []string
 	for i := 0; i < 3; i++ {
-		op, _ := r.Begin("start", "web")
+		op, _ := r.Begin(Kind("start"), VM("web"))
 		op.Done(nil, "")
 		ids = append(ids, op.ID())
 	}

@@ -1,37 +1,35 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/galevm/gale/pkg/api"
-	"github.com/galevm/gale/pkg/cloudinit"
-	"github.com/galevm/gale/pkg/hypervisor"
-	"github.com/galevm/gale/pkg/operation"
-	"github.com/galevm/gale/pkg/vm"
+	"github.com/galevm/gale/pkg/errdefs"
 )
 
-// errInvalidBody: the request body is not valid JSON for the route.
-var errInvalidBody = errors.New("invalid request body")
+// wireError is the API code and HTTP status of an error kind.
+type wireError struct {
+	code   string
+	status int
+}
 
-// statusOf maps an error to the API code and HTTP status (one-to-one, see api.Code*).
+// wireErrors is the one table from error kind to API code and HTTP status
+// (one-to-one, see api.Code*). Internal is the entry for errors without a kind.
+var wireErrors = map[errdefs.Kind]wireError{
+	errdefs.Invalid:      {api.CodeInvalid, http.StatusBadRequest},
+	errdefs.NotFound:     {api.CodeNotFound, http.StatusNotFound},
+	errdefs.Conflict:     {api.CodeConflict, http.StatusConflict},
+	errdefs.Insufficient: {api.CodeInsufficient, http.StatusUnprocessableEntity},
+	errdefs.Unavailable:  {api.CodeUnavailable, http.StatusServiceUnavailable},
+	errdefs.TimedOut:     {api.CodeTimedOut, http.StatusGatewayTimeout},
+	errdefs.Internal:     {api.CodeInternal, http.StatusInternalServerError},
+}
+
+// statusOf maps an error to the API code and HTTP status of its kind.
 func statusOf(err error) (string, int) {
-	if code, status, ok := imageStatus(err); ok {
-		return code, status
+	w, ok := wireErrors[errdefs.KindOf(err)]
+	if !ok {
+		w = wireErrors[errdefs.Internal]
 	}
-	switch {
-	case errors.Is(err, hypervisor.ErrUnavailable):
-		return api.CodeUnavailable, http.StatusServiceUnavailable
-	case errors.Is(err, vm.ErrInsufficient):
-		return api.CodeInsufficient, http.StatusUnprocessableEntity
-	case errors.Is(err, vm.ErrInvalid), errors.Is(err, errInvalidBody), errors.Is(err, hypervisor.ErrInvalidSpec),
-		errors.Is(err, cloudinit.ErrInvalidConfig):
-		return api.CodeInvalid, http.StatusBadRequest
-	case errors.Is(err, vm.ErrNotFound), errors.Is(err, operation.ErrNotFound), errors.Is(err, hypervisor.ErrNotFound):
-		return api.CodeNotFound, http.StatusNotFound
-	case errors.Is(err, vm.ErrExists), errors.Is(err, operation.ErrBusy), errors.Is(err, vm.ErrInUse),
-		errors.Is(err, vm.ErrNotRunning), errors.Is(err, hypervisor.ErrExists), errors.Is(err, hypervisor.ErrAgentUnavailable):
-		return api.CodeConflict, http.StatusConflict
-	}
-	return api.CodeInternal, http.StatusInternalServerError
+	return w.code, w.status
 }

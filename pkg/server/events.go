@@ -15,11 +15,10 @@ import (
 // "data: <json api.Event>" per event, flushed at once, from the first event
 // (late subscribers get the history) to the one with Done set. An idle stream
 // gets a ": heartbeat" comment every Heartbeat.
-func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if _, err := s.cfg.VMs.Operation(r.Context(), id); err != nil {
-		s.writeError(w, r, err)
-		return
+	if _, err := s.cfg.Operations.Operation(r.Context(), id); err != nil {
+		return err
 	}
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -55,7 +54,7 @@ func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	err := s.cfg.VMs.FollowOperation(ctx, id, func(ev api.Event) error {
+	err := s.cfg.Operations.FollowOperation(ctx, id, func(ev api.Event) error {
 		b, err := json.Marshal(ev)
 		if err != nil {
 			return err
@@ -70,4 +69,5 @@ func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request) {
 	if err != nil && ctx.Err() == nil {
 		s.log.WithField("op", id).WithError(err).Debug("event stream ended")
 	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/galevm/gale/pkg/imageops"
 	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/operation"
+	"github.com/galevm/gale/pkg/server/httpapi"
 )
 
 // TestImageRoutes drives the image API against a real image service on
@@ -46,7 +47,7 @@ func TestImageRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	srv := httptest.NewServer(New(Config{Images: svc, Log: log}))
+	srv := httptest.NewServer(New(Config{Services: []httpapi.Service{svc}, Log: log}))
 	t.Cleanup(srv.Close)
 
 	call := func(method, path, ctype string, body []byte) (int, []byte) {

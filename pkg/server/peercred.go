@@ -6,13 +6,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/galevm/gale/pkg/imageops"
+	"github.com/galevm/gale/pkg/server/httpapi"
 )
 
-type callerKey struct{}
-
 // ConnContext records the peer credentials of a unix-socket connection in
-// its context, for handlers that decide by who is asking (an import of a
+// its context (httpapi.PeerOf), for handlers that decide by who is asking (an import of a
 // host path is allowed to root only). Set it as http.Server.ConnContext.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	uc, ok := c.(*net.UnixConn)
@@ -30,11 +28,5 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	}); err != nil || cerr != nil {
 		return ctx
 	}
-	return context.WithValue(ctx, callerKey{}, imageops.Caller{UID: int(cred.Uid), Known: true})
-}
-
-// callerOf returns the credentials ConnContext recorded (unknown otherwise).
-func callerOf(ctx context.Context) imageops.Caller {
-	c, _ := ctx.Value(callerKey{}).(imageops.Caller)
-	return c
+	return httpapi.WithPeer(ctx, httpapi.Peer{UID: int(cred.Uid), Known: true})
 }

@@ -1,54 +1,45 @@
-// Package server is galed's HTTP API: routes from pkg/api's path patterns,
-// thin handlers that decode JSON, call the VM service and encode JSON, and
-// the mapping of sentinel errors to status codes and the api.Error envelope.
-// Operation progress streams as server-sent events.
+// Package server is galed's HTTP API: it serves each service's routes (a
+// service registers them itself, see pkg/server/httpapi), galed's own
+// (version, doctor) and the operation routes, including progress as
+// server-sent events. It turns a handler's error into the api.Error
+// envelope with the code and status of the error's kind (one table, see
+// statusOf).
 package server
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/galevm/gale/pkg/api"
-	"github.com/galevm/gale/pkg/cloudinit"
-	"github.com/galevm/gale/pkg/imageops"
-	"github.com/galevm/gale/pkg/vm"
+	"github.com/galevm/gale/pkg/errdefs"
+	"github.com/galevm/gale/pkg/server/httpapi"
 )
 
 // MaxBodyBytes bounds request bodies: user-data (at most
 // cloudinit.MaxUserDataBytes, base64 in JSON) plus room for the rest.
+// Image uploads are bounded by the image service instead.
 const MaxBodyBytes = 1 << 20
-
-var _ = cloudinit.MaxUserDataBytes
 
 // DefaultHeartbeat is how often an idle event stream gets a comment line.
 const DefaultHeartbeat = 15 * time.Second
 
-// Images is the image service (pkg/imageops implements it). A server
-// without one lists no images and refuses image work.
-type Images interface {
-	List(ctx context.Context) ([]api.Image, error)
-	Show(ctx context.Context, name string) (api.ImageDetail, error)
-	Pull(ctx context.Context, req api.PullImageRequest) (api.Operation, error)
-	Build(ctx context.Context, name string) (api.Operation, error)
-	Import(ctx context.Context, req api.ImportImageRequest, who imageops.Caller) (api.Operation, error)
-	Upload(ctx context.Context, req api.ImportImageRequest, body io.Reader, maxBytes int64) (api.Operation, error)
-	Delete(ctx context.Context, name string) error
-	Prune(ctx context.Context, req api.PruneRequest) (api.PruneResult, error)
+// Operations looks up operations, in memory or persisted (pkg/vm's Service
+// implements it over the shared registry and the store).
+type Operations interface {
+	Operation(ctx context.Context, id string) (api.Operation, error)
+	// FollowOperation calls fn with every event of operation id, from the
+	// first, until the Done event or ctx ends.
+	FollowOperation(ctx context.Context, id string, fn func(api.Event) error) error
 }
 
-// Config wires a Server. VMs is required.
+// Config wires a Server. Operations is required.
 type Config struct {
-	VMs    *vm.Service
-	Images Images
-	// MaxUploadBytes bounds an image upload (0: inspect.DefaultMaxVirtualSize).
-	MaxUploadBytes int64
+	// Services register their own routes.
+	Services   []httpapi.Service
+	Operations Operations
 	// Version is galed's version; Accel the driver's accelerator.
 	Version string
 	Accel   string
@@ -76,12 +67,31 @@ func New(cfg Config) *Server {
 		cfg.Log = logrus.StandardLogger()
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Log}
-	s.routes()
+	s.Handle("GET "+api.VersionPath, s.version)
+	s.Handle("GET "+api.OperationPath, s.getOperation)
+	s.Handle("GET "+api.OperationEventsPath, s.operationEvents)
+	s.Handle("GET "+api.DoctorPath, s.doctor)
+	for _, svc := range cfg.Services {
+		svc.Routes(s)
+	}
+	s.Handle("/", func(w http.ResponseWriter, r *http.Request) error {
+		return errdefs.Newf(errdefs.NotFound, "no route for %s %s", r.Method, r.URL.Path)
+	})
 	return s
 }
 
+// Handle implements httpapi.Router: h's error is answered with the error
+// envelope.
+func (s *Server) Handle(pattern string, h httpapi.HandlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
 // ServeHTTP implements http.Handler; bodies are limited to MaxBodyBytes,
-// except image uploads, which Upload bounds itself.
+// except image uploads, which the image service bounds itself.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != api.ImageUploadPath {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
@@ -89,57 +99,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET "+api.VersionPath, s.version)
-	m.HandleFunc("GET "+api.VMsPath, s.listVMs)
-	m.HandleFunc("POST "+api.VMsPath, s.createVM)
-	m.HandleFunc("GET "+api.VMPath, s.getVM)
-	m.HandleFunc("DELETE "+api.VMPath, s.deleteVM)
-	m.HandleFunc("POST "+api.VMActionPath, s.vmAction)
-	m.HandleFunc("POST "+api.VMExecPath, s.exec)
-	m.HandleFunc("GET "+api.VMLogsPath, s.logs)
-	m.HandleFunc("GET "+api.OperationPath, s.getOperation)
-	m.HandleFunc("GET "+api.OperationEventsPath, s.operationEvents)
-	m.HandleFunc("GET "+api.NetworksPath, s.listNetworks)
-	m.HandleFunc("POST "+api.NetworksPath, s.createNetwork)
-	m.HandleFunc("DELETE "+api.NetworkPath, s.deleteNetwork)
-	m.HandleFunc("GET "+api.ImagesPath, s.listImages)
-	m.HandleFunc("GET "+api.ImagePath, s.showImage)
-	m.HandleFunc("DELETE "+api.ImagePath, s.deleteImage)
-	m.HandleFunc("POST "+api.ImagePullPath, s.pullImage)
-	m.HandleFunc("POST "+api.ImageBuildPath, s.buildImage)
-	m.HandleFunc("POST "+api.ImageImportPath, s.importImage)
-	m.HandleFunc("POST "+api.ImageUploadPath, s.uploadImage)
-	m.HandleFunc("POST "+api.ImagePrunePath, s.pruneImages)
-	m.HandleFunc("GET "+api.DoctorPath, s.doctor)
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, fmt.Errorf("%w: no route for %s %s", vm.ErrNotFound, r.Method, r.URL.Path))
-	})
+func (s *Server) version(w http.ResponseWriter, _ *http.Request) error {
+	return httpapi.JSON(w, http.StatusOK, api.VersionInfo{Version: s.cfg.Version, APIVersion: api.Version, Accel: s.cfg.Accel, SSHIdentity: s.cfg.SSHIdentity})
 }
 
-// decode reads a JSON body into v. An empty body leaves v unchanged when
-// optional is true.
-func decode(r *http.Request, v any, optional bool) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if optional && errors.Is(err, io.EOF) {
-			return nil
-		}
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("%w: larger than %d bytes", errInvalidBody, tooBig.Limit)
-		}
-		return fmt.Errorf("%w: %w", errInvalidBody, err)
+func (s *Server) getOperation(w http.ResponseWriter, r *http.Request) error {
+	op, err := s.cfg.Operations.Operation(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
 	}
-	return nil
+	return httpapi.JSON(w, http.StatusOK, op)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+func (s *Server) doctor(w http.ResponseWriter, r *http.Request) error {
+	checks := []api.Check{}
+	if s.cfg.Doctor != nil {
+		checks = s.cfg.Doctor(r.Context())
+	}
+	return httpapi.JSON(w, http.StatusOK, checks)
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -150,5 +127,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		log.WithError(err).Debug("request refused")
 	}
-	writeJSON(w, status, api.Error{Error: err.Error(), Code: code})
+	_ = httpapi.JSON(w, status, api.Error{Error: err.Error(), Code: code})
 }

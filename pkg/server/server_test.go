@@ -22,7 +22,9 @@ import (
 	"github.com/galevm/gale/pkg/disk"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/hypervisor/fake"
+	"github.com/galevm/gale/pkg/network"
 	"github.com/galevm/gale/pkg/operation"
+	"github.com/galevm/gale/pkg/server/httpapi"
 	"github.com/galevm/gale/pkg/store"
 	"github.com/galevm/gale/pkg/vm"
 )
@@ -91,7 +93,12 @@ func newTestServer(t *testing.T) (*httptest.Server, *fake.Driver) {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	srv := httptest.NewServer(New(Config{VMs: svc, Version: "test", Accel: "tcg", Heartbeat: 20 * time.Millisecond, Log: log}))
+	nets, err := network.New(network.Config{Driver: d, Store: st, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(Config{Services: []httpapi.Service{svc, nets}, Operations: svc, Version: "test", Accel: "tcg",
+		Heartbeat: 20 * time.Millisecond, Log: log}))
 	t.Cleanup(srv.Close)
 	return srv, d
 }
@@ -267,7 +274,6 @@ func TestConflicts(t *testing.T) {
 		name, method, path string
 		body               any
 	}{
-		{"delete mid-create", "DELETE", "/v1/vms/web", nil},
 		{"create same name", "POST", "/v1/vms", api.CreateVMRequest{Name: "web", Image: "debian-12"}},
 		{"network in use", "DELETE", "/v1/networks/gale-default", nil},
 	}
@@ -282,6 +288,37 @@ func TestConflicts(t *testing.T) {
 				t.Fatal("conflict was not answered at once")
 			}
 		})
+	}
+}
+
+// TestDeleteMidCreate: a delete while the VM's create runs is accepted; the
+// create ends cancelled, then the delete succeeds.
+func TestDeleteMidCreate(t *testing.T) {
+	srv, d := newTestServer(t)
+	d.SetAgentPing(func(context.Context, string) error { return hypervisor.ErrAgentUnavailable }) // create stays in progress
+	resp, body := do(t, srv, "POST", "/v1/vms", api.CreateVMRequest{Name: "web", Image: "debian-12"})
+	var create api.Operation
+	if resp.StatusCode != 202 || json.Unmarshal(body, &create) != nil {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, srv, "DELETE", "/v1/vms/web", nil)
+	var del api.Operation
+	if resp.StatusCode != 202 || json.Unmarshal(body, &del) != nil || del.Kind != "delete" {
+		t.Fatalf("delete: %d %s, want 202", resp.StatusCode, body)
+	}
+	for _, tt := range []struct {
+		op     api.Operation
+		status string
+	}{{create, api.OpCancelled}, {del, api.OpSucceeded}} {
+		t.Run(tt.op.Kind, func(t *testing.T) {
+			evs := follow(t, srv, tt.op.ID)
+			if last := evs[len(evs)-1]; !last.Done || last.Status != tt.status {
+				t.Fatalf("last event %+v, want status %s", last, tt.status)
+			}
+		})
+	}
+	if resp, body := do(t, srv, "GET", "/v1/vms/web", nil); resp.StatusCode != 404 {
+		t.Fatalf("get after delete: %d %s", resp.StatusCode, body)
 	}
 }
 

@@ -8,22 +8,27 @@ import (
 	"time"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/store"
 )
 
 // ErrStalled: the guest made no progress towards ready for the stall timeout.
-var ErrStalled = errors.New("vm made no progress")
+var ErrStalled = errdefs.New(errdefs.TimedOut, "vm made no progress")
 
 // StageAddress is the operation stage after ready: the VM's address is known.
 const StageAddress = "address"
 
 // Create checks req and starts a create operation. Before it returns, the
 // request is validated (ErrInvalid), the name is free (ErrExists), the host
-// can hold the VM unless req.Force (ErrInsufficient), no other operation holds
+// can hold the VM unless req.Force (ErrInsufficient), its network is active
+// (started if need be, see ServiceConfig.Networks), no other operation holds
 // the name (operation.ErrBusy) and the VM's row is written with phase
 // creating. The operation then makes the VM, waits until it is ready and
 // records the outcome:
+//   - cancelled (by a delete of the VM): it stops at the next step, undoes
+//     what the engine made and ends with status cancelled; the delete
+//     removes the rest;
 //   - engine failure: everything is undone and the row removed;
 //   - cloud-init failure: the VM stays, in state failed, for inspection; the
 //     operation's error names the failing modules and its detail is the tail
@@ -48,9 +53,12 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 			return api.Operation{}, err
 		}
 	}
-	op, err := s.begin("create", req.Name)
-	if err != nil {
-		return api.Operation{}, err
+	if s.cfg.Networks != nil {
+		// A network left inactive (libvirtd started without network
+		// autostart) would fail the create at its boot stage.
+		if _, err := s.cfg.Networks.EnsureActive(ctx, ereq.Network); err != nil {
+			return api.Operation{}, err
+		}
 	}
 	row := store.VM{
 		Name: req.Name, Image: ereq.Template.Name, CPUs: ereq.VCPUs, MemoryMiB: ereq.MemoryMiB, DiskBytes: ereq.DiskBytes,
@@ -58,14 +66,7 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 		SSHKeys: req.SSHKeys, CreatedAt: time.Now().UTC(), Phase: store.PhaseCreating, CloudInit: api.CloudInitPending,
 		ReadyPort: req.ReadyPort, ImagePath: ereq.Template.Path,
 	}
-	if err := s.cfg.Store.InsertVM(ctx, row); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			err = fmt.Errorf("%w: %w", ErrExists, err)
-		}
-		op.Done(err, "")
-		return api.Operation{}, err
-	}
-	s.background(op, func(ctx context.Context) (string, error) {
+	return s.run(ctx, operation.KindCreate, req.Name, func(ctx context.Context, op *operation.Op) (string, error) {
 		if img.Fetch != nil {
 			if err := s.fetchImage(ctx, op, img); err != nil {
 				if derr := s.cfg.Store.DeleteVM(context.Background(), req.Name); derr != nil {
@@ -75,8 +76,15 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 			}
 		}
 		return s.runCreate(ctx, op, ereq)
-	})
-	return op.Info(), nil
+	}, operation.Prepare(func(ctx context.Context, _ *operation.Op) error {
+		if err := s.cfg.Store.InsertVM(ctx, row); err != nil {
+			if errors.Is(err, store.ErrExists) {
+				return fmt.Errorf("%w: %w", ErrExists, err)
+			}
+			return err
+		}
+		return nil
+	}))
 }
 
 // noCloudInitAddressTimeout bounds the wait for an address of a VM whose

@@ -1,6 +1,9 @@
-// Package vm creates, boots and deletes gale VMs: a qcow2 overlay on a
-// template, a NoCloud seed, and a libvirt domain, made in that order and
-// undone in reverse when any step fails.
+// Package vm is gale's single-VM service. Its Engine creates, boots and
+// deletes a VM: a qcow2 overlay on a template, a NoCloud seed and a libvirt
+// domain, made in that order and undone in reverse when any step fails. Its
+// Service runs that work as operations (pkg/operation) behind galed's API:
+// admission, create with readiness, lifecycle, exec and logs, reconcile
+// after a restart, and the VM routes.
 package vm
 
 import (
@@ -16,6 +19,7 @@ import (
 
 	"github.com/galevm/gale/pkg/cloudinit"
 	"github.com/galevm/gale/pkg/disk"
+	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/revert"
 )
@@ -23,11 +27,11 @@ import (
 // Sentinel errors of the engine; match them with errors.Is.
 var (
 	// ErrExists: a VM (its directory or domain) with that name already exists.
-	ErrExists = errors.New("vm already exists")
+	ErrExists = errdefs.New(errdefs.Conflict, "vm already exists")
 	// ErrNotFound: no VM with that name.
-	ErrNotFound = errors.New("vm not found")
+	ErrNotFound = errdefs.New(errdefs.NotFound, "vm not found")
 	// ErrInvalid: the request is invalid; nothing was created.
-	ErrInvalid = errors.New("invalid vm request")
+	ErrInvalid = errdefs.New(errdefs.Invalid, "invalid vm request")
 )
 
 // File names inside a VM's directory.
@@ -66,8 +70,6 @@ type CreateRequest struct {
 	SSHKeys []string
 	// Accel overrides the driver's accelerator (empty: the driver's choice).
 	Accel hypervisor.Accel
-	// Set, when non-empty, records the scale set or pool in metadata.
-	Set string
 	// Progress, when set, is called with each step of Create as it begins:
 	// "disk", "seed", "define", "boot".
 	Progress func(step string)
@@ -81,10 +83,16 @@ const (
 	StepBoot   = "boot"
 )
 
-func (r CreateRequest) progress(step string) {
+// step reports step as begun, unless ctx has ended: then it returns an
+// error saying which step was not begun, wrapping ctx's cause.
+func (r CreateRequest) step(ctx context.Context, step string) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("create stopped before step %s: %w", step, context.Cause(ctx))
+	}
 	if r.Progress != nil {
 		r.Progress(step)
 	}
+	return nil
 }
 
 // Instance is a created VM's files and identity.
@@ -188,8 +196,9 @@ func seedConfig(req CreateRequest, id, mac string) cloudinit.Config {
 }
 
 // Create makes the VM's overlay disk, seed and domain, then starts it. It
-// does not wait for the guest: see WaitReady. On any error everything it made
-// is removed again, and what existed before is untouched.
+// does not wait for the guest: see WaitReady. On any error, and when ctx ends
+// before a step begins, everything it made is removed again, and what existed
+// before is untouched.
 func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err error) {
 	if req.VCPUs == 0 {
 		req.VCPUs = 1
@@ -227,13 +236,17 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 	}
 	r.Add(func() error { return os.RemoveAll(inst.Dir) })
 
-	req.progress(StepDisk)
+	if err := req.step(ctx, StepDisk); err != nil {
+		return Instance{}, err
+	}
 	if err := e.Disks.CreateOverlay(ctx, inst.DiskPath, req.Template.Path, req.Template.Format, req.DiskBytes); err != nil {
 		return Instance{}, fmt.Errorf("create disk: %w", err)
 	}
 	log.WithField("op", "disk").Debug("overlay created")
 
-	req.progress(StepSeed)
+	if err := req.step(ctx, StepSeed); err != nil {
+		return Instance{}, err
+	}
 	if err := cloudinit.WriteSeed(inst.SeedPath, seedConfig(req, inst.ID, inst.MAC)); err != nil {
 		return Instance{}, fmt.Errorf("write cloud-init seed: %w", err)
 	}
@@ -258,11 +271,12 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 		Metadata: hypervisor.Metadata{
 			ID:        inst.ID,
 			Image:     req.Template.Name,
-			Set:       req.Set,
 			CreatedAt: time.Now().UTC().Truncate(time.Second),
 		},
 	}
-	req.progress(StepDefine)
+	if err := req.step(ctx, StepDefine); err != nil {
+		return Instance{}, err
+	}
 	if err := e.Driver.Define(ctx, spec); err != nil {
 		if errors.Is(err, hypervisor.ErrExists) {
 			return Instance{}, fmt.Errorf("%w: %w", ErrExists, err)
@@ -273,7 +287,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 	r.Add(func() error { return e.removeDomain(context.Background(), req.Name) })
 	log.WithField("op", "define").Debug("domain defined")
 
-	req.progress(StepBoot)
+	if err := req.step(ctx, StepBoot); err != nil {
+		return Instance{}, err
+	}
 	if err := e.Driver.Start(ctx, req.Name); err != nil {
 		return Instance{}, fmt.Errorf("start domain: %w", err)
 	}

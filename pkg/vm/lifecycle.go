@@ -8,35 +8,49 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/store"
 )
 
 // Delete starts a delete operation. Before it returns the row is marked phase
-// deleting (so a crash is finished by Reconcile). A VM with an operation in
-// progress (e.g. mid-create) gives operation.ErrBusy; an unknown name ErrNotFound.
+// deleting (so a crash is finished by Reconcile). A create in progress on the
+// VM (also one that Reconcile resumed) is cancelled: it ends with status
+// cancelled, its undo runs, and the delete proceeds after it. Any other
+// operation in progress gives operation.ErrBusy; an unknown name ErrNotFound.
 // opts.KeepDisk leaves the VM's directory (disk, seed, console log) in place.
 func (s *Service) Delete(ctx context.Context, name string, opts DeleteOptions) (api.Operation, error) {
 	if _, err := s.row(ctx, name); err != nil {
 		return api.Operation{}, err
 	}
-	op, err := s.begin("delete", name)
-	if err != nil {
-		return api.Operation{}, err
-	}
-	if _, err := s.cfg.Store.UpdateVM(ctx, name, func(v *store.VM) {
-		v.Phase, v.State, v.Desired = store.PhaseDeleting, api.StateDeleting, store.DesiredStopped
-	}); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = fmt.Errorf("%w: %q", ErrNotFound, name)
-		}
-		op.Done(err, "")
-		return api.Operation{}, err
-	}
-	s.background(op, func(ctx context.Context) (string, error) {
+	return s.run(ctx, operation.KindDelete, name, func(ctx context.Context, op *operation.Op) (string, error) {
 		op.Stage("delete", "")
+		// A create this delete cancelled may have changed the row as it
+		// ended, or removed it with everything it had made.
+		if err := s.markDeleting(ctx, name); errors.Is(err, ErrNotFound) {
+			return "", nil
+		} else if err != nil {
+			return "", err
+		}
 		return "", s.finishDelete(ctx, name, opts)
+	}, operation.Prepare(func(ctx context.Context, _ *operation.Op) error {
+		// A create being cancelled may remove the row meanwhile: the body
+		// then has nothing left to delete.
+		if err := s.markDeleting(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return nil
+	}), operation.Supersede(operation.KindCreate))
+}
+
+// markDeleting records that VM name is being deleted.
+func (s *Service) markDeleting(ctx context.Context, name string) error {
+	_, err := s.cfg.Store.UpdateVM(ctx, name, func(v *store.VM) {
+		v.Phase, v.State, v.Desired = store.PhaseDeleting, api.StateDeleting, store.DesiredStopped
 	})
-	return op.Info(), nil
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	return err
 }
 
 // finishDelete removes the VM's domain and files, then its row. A VM whose
@@ -51,7 +65,7 @@ func (s *Service) finishDelete(ctx context.Context, name string, opts DeleteOpti
 
 // Start starts a start operation: desired state running, then boot.
 func (s *Service) Start(ctx context.Context, name string) (api.Operation, error) {
-	return s.power(ctx, "start", name, store.DesiredRunning, func(ctx context.Context) error {
+	return s.power(ctx, operation.KindStart, name, store.DesiredRunning, func(ctx context.Context) error {
 		return s.startDomain(ctx, name)
 	})
 }
@@ -59,14 +73,14 @@ func (s *Service) Start(ctx context.Context, name string) (api.Operation, error)
 // Stop starts a stop operation: desired state stopped, then an ACPI shutdown
 // with opts.Timeout grace (default 60s) before forcing, or at once with Force.
 func (s *Service) Stop(ctx context.Context, name string, opts api.StopVMRequest) (api.Operation, error) {
-	return s.power(ctx, "stop", name, store.DesiredStopped, func(ctx context.Context) error {
+	return s.power(ctx, operation.KindStop, name, store.DesiredStopped, func(ctx context.Context) error {
 		return s.stopDomain(ctx, name, opts)
 	})
 }
 
 // Restart stops (as Stop does) and starts the VM again.
 func (s *Service) Restart(ctx context.Context, name string, opts api.StopVMRequest) (api.Operation, error) {
-	return s.power(ctx, "restart", name, store.DesiredRunning, func(ctx context.Context) error {
+	return s.power(ctx, operation.KindRestart, name, store.DesiredRunning, func(ctx context.Context) error {
 		if err := s.stopDomain(ctx, name, opts); err != nil {
 			return err
 		}
@@ -74,7 +88,7 @@ func (s *Service) Restart(ctx context.Context, name string, opts api.StopVMReque
 	})
 }
 
-func (s *Service) power(ctx context.Context, kind, name, desired string, do func(context.Context) error) (api.Operation, error) {
+func (s *Service) power(ctx context.Context, kind operation.Kind, name, desired string, do func(context.Context) error) (api.Operation, error) {
 	row, err := s.row(ctx, name)
 	if err != nil {
 		return api.Operation{}, err
@@ -82,19 +96,13 @@ func (s *Service) power(ctx context.Context, kind, name, desired string, do func
 	if row.Phase != store.PhaseNone {
 		return api.Operation{}, fmt.Errorf("%w: %q is %s; delete it", ErrInvalid, name, row.Phase)
 	}
-	op, err := s.begin(kind, name)
-	if err != nil {
-		return api.Operation{}, err
-	}
-	if _, err := s.cfg.Store.UpdateVM(ctx, name, func(v *store.VM) { v.Desired = desired }); err != nil {
-		op.Done(err, "")
-		return api.Operation{}, err
-	}
-	s.background(op, func(ctx context.Context) (string, error) {
-		op.Stage(kind, "")
+	return s.run(ctx, kind, name, func(ctx context.Context, op *operation.Op) (string, error) {
+		op.Stage(string(kind), "")
 		return "", do(ctx)
-	})
-	return op.Info(), nil
+	}, operation.Prepare(func(ctx context.Context, _ *operation.Op) error {
+		_, err := s.cfg.Store.UpdateVM(ctx, name, func(v *store.VM) { v.Desired = desired })
+		return err
+	}))
 }
 
 func (s *Service) startDomain(ctx context.Context, name string) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/store"
 )
 
@@ -77,62 +78,84 @@ func (s *Service) Reconcile(ctx context.Context, opts ReconcileOptions) (Reconci
 		})
 	}
 	for _, r := range rows {
-		r := r
-		dom := byName[r.Name]
-		switch {
-		case r.Phase == store.PhaseCreating:
-			s.act(ctx, r.Name, &rep.RolledBack, &rep.Failed, func(ctx context.Context) error { return s.finishDelete(ctx, r.Name, DeleteOptions{}) })
-		case r.Phase == store.PhaseDeleting:
-			s.act(ctx, r.Name, &rep.Deleted, &rep.Failed, func(ctx context.Context) error { return s.finishDelete(ctx, r.Name, DeleteOptions{}) })
-		case dom == nil:
-			if r.State != api.StateBroken {
-				s.act(ctx, r.Name, &rep.Broken, &rep.Failed, func(ctx context.Context) error {
-					_, err := s.cfg.Store.UpdateVM(ctx, r.Name, func(v *store.VM) {
-						v.State = api.StateBroken
-						v.Error = fmt.Sprintf("its libvirt domain is missing; files in %s are kept (delete the VM to remove them)", s.cfg.Engine.Paths(r.Name).Dir)
-					})
-					return err
-				})
-			}
-		case r.State == api.StateCreating && dom.State == hypervisor.StateRunning:
-			if op, err := s.begin("create", r.Name); err == nil {
-				rep.Resumed = append(rep.Resumed, r.Name)
-				op.Stage(string(StageBooting), "galed restarted; waiting for the VM to be ready again")
-				s.background(op, func(ctx context.Context) (string, error) { return s.awaitReady(ctx, op, r.Name) })
-			}
-		case opts.StartStopped && r.Desired == store.DesiredRunning && dom.State == hypervisor.StateShutoff && r.State != api.StateFailed:
-			s.act(ctx, r.Name, &rep.Started, &rep.Failed, func(ctx context.Context) error { return s.startWithRetries(ctx, r.Name) })
-		default:
-			if st := domainState(dom); r.State != st && r.State != api.StateFailed {
-				s.act(ctx, r.Name, &rep.Updated, &rep.Failed, func(ctx context.Context) error {
-					_, err := s.cfg.Store.UpdateVM(ctx, r.Name, func(v *store.VM) {
-						if v.State == api.StateCreating {
-							v.Error = "galed restarted before the VM was confirmed ready; see `gale vm logs`"
-						} else if v.State == api.StateBroken {
-							v.Error = ""
-						}
-						v.State = st
-					})
-					return err
-				})
-			}
-		}
+		s.reconcileRow(ctx, r, byName[r.Name], opts, &rep)
 	}
 	return rep, nil
+}
+
+// reconcileRow brings one VM's row and domain (nil: none) into agreement
+// (see Reconcile) and reports what it did in rep.
+func (s *Service) reconcileRow(ctx context.Context, r store.VM, dom *hypervisor.Domain, opts ReconcileOptions, rep *ReconcileReport) {
+	name := r.Name
+	switch {
+	case r.Phase == store.PhaseCreating:
+		s.act(ctx, name, &rep.RolledBack, &rep.Failed, func(ctx context.Context) error { return s.finishDelete(ctx, name, DeleteOptions{}) })
+	case r.Phase == store.PhaseDeleting:
+		s.act(ctx, name, &rep.Deleted, &rep.Failed, func(ctx context.Context) error { return s.finishDelete(ctx, name, DeleteOptions{}) })
+	case dom == nil && r.State == api.StateBroken:
+		// Already reported; a human decides.
+	case dom == nil:
+		s.act(ctx, name, &rep.Broken, &rep.Failed, func(ctx context.Context) error { return s.markBroken(ctx, name) })
+	case r.State == api.StateCreating && dom.State == hypervisor.StateRunning:
+		if s.resumeCreate(ctx, name) {
+			rep.Resumed = append(rep.Resumed, name)
+		}
+	case opts.StartStopped && r.Desired == store.DesiredRunning && dom.State == hypervisor.StateShutoff && r.State != api.StateFailed:
+		s.act(ctx, name, &rep.Started, &rep.Failed, func(ctx context.Context) error { return s.startWithRetries(ctx, name) })
+	case r.State == api.StateFailed || r.State == domainState(dom):
+		// Nothing to refresh.
+	default:
+		st := domainState(dom)
+		s.act(ctx, name, &rep.Updated, &rep.Failed, func(ctx context.Context) error { return s.refreshState(ctx, name, st) })
+	}
+}
+
+// markBroken records that VM name has lost its domain; its files are kept.
+func (s *Service) markBroken(ctx context.Context, name string) error {
+	_, err := s.cfg.Store.UpdateVM(ctx, name, func(v *store.VM) {
+		v.State = api.StateBroken
+		v.Error = fmt.Sprintf("its libvirt domain is missing; files in %s are kept (delete the VM to remove them)", s.cfg.Engine.Paths(name).Dir)
+	})
+	return err
+}
+
+// refreshState records st, the state of VM name's domain.
+func (s *Service) refreshState(ctx context.Context, name, st string) error {
+	_, err := s.cfg.Store.UpdateVM(ctx, name, func(v *store.VM) {
+		if v.State == api.StateCreating {
+			v.Error = "galed restarted before the VM was confirmed ready; see `gale vm logs`"
+		} else if v.State == api.StateBroken {
+			v.Error = ""
+		}
+		v.State = st
+	})
+	return err
+}
+
+// resumeCreate starts a create operation that waits for VM name to be ready
+// again (galed stopped after the boot, before ready). It reports whether it
+// started one; a busy VM is left alone.
+func (s *Service) resumeCreate(ctx context.Context, name string) bool {
+	_, err := s.cfg.Ops.Run(ctx, operation.KindCreate, target(name), func(ctx context.Context, op *operation.Op) (string, error) {
+		return s.awaitReady(ctx, op, name)
+	}, operation.Prepare(func(_ context.Context, op *operation.Op) error {
+		op.Stage(string(StageBooting), "galed restarted; waiting for the VM to be ready again")
+		return nil
+	}))
+	return err == nil
 }
 
 // act runs fn for name under a "reconcile" operation, so it never races a
 // user's operation; a busy name is skipped. name goes to done or failed.
 func (s *Service) act(ctx context.Context, name string, done, failed *[]string, fn func(context.Context) error) {
-	op, err := s.cfg.Ops.Begin("reconcile", name)
-	if err != nil {
-		return
+	op, err := s.cfg.Ops.Do(ctx, operation.KindReconcile, target(name), func(ctx context.Context, _ *operation.Op) error {
+		return fn(ctx)
+	})
+	if op == nil {
+		return // busy, or galed is shutting down
 	}
-	err = fn(ctx)
-	op.Done(err, "")
-	log := s.log.WithFields(logrus.Fields{"vm": name, "op": op.ID()})
 	if err != nil {
-		log.WithError(err).Warn("reconcile")
+		s.log.WithFields(logrus.Fields{"vm": name, "op": op.ID()}).WithError(err).Warn("reconcile")
 		*failed = append(*failed, name)
 		return
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/store"
@@ -17,10 +17,10 @@ import (
 
 // ErrInsufficient: the host cannot hold the VM (memory or disk); the request
 // may be retried with Force.
-var ErrInsufficient = errors.New("insufficient host resources")
+var ErrInsufficient = errdefs.New(errdefs.Insufficient, "insufficient host resources")
 
 // ErrNotRunning: the VM must be running (e.g. for exec).
-var ErrNotRunning = errors.New("vm is not running")
+var ErrNotRunning = errdefs.New(errdefs.Conflict, "vm is not running")
 
 // Defaults of ServiceConfig.
 const (
@@ -40,6 +40,9 @@ type ServiceConfig struct {
 	Host Host
 	// DefaultNetwork is used when a create request names none.
 	DefaultNetwork string
+	// Networks starts a create's network when it is defined but inactive
+	// (pkg/network implements it); nil leaves networks as they are.
+	Networks NetworkStarter
 	// SSHKeys are injected into every VM in addition to the request's (galed's own key).
 	SSHKeys []string
 	// Accel overrides the driver's accelerator for new VMs (empty: the driver's).
@@ -54,19 +57,23 @@ type ServiceConfig struct {
 	Log          logrus.FieldLogger
 }
 
-// Service is the VM lifecycle behind galed's API: it records desired state
-// in the store before it acts, runs long work as operations (one at a time
-// per VM) and reads live state from the driver. It is safe for concurrent use.
-type Service struct {
-	cfg    ServiceConfig
-	drv    hypervisor.Driver
-	log    logrus.FieldLogger
-	ctx    context.Context // background work; cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+// NetworkStarter starts a network that is defined but not active.
+type NetworkStarter interface {
+	EnsureActive(ctx context.Context, name string) (started bool, err error)
 }
 
-// NewService returns a Service. Call Close to stop its background work.
+// Service is the VM lifecycle behind galed's API: it records desired state
+// in the store before it acts, runs long work as operations of its registry
+// (one at a time per VM; see pkg/operation) and reads live state from the
+// driver. It is safe for concurrent use.
+type Service struct {
+	cfg ServiceConfig
+	drv hypervisor.Driver
+	log logrus.FieldLogger
+}
+
+// NewService returns a Service. Its operations run in cfg.Ops; Close closes
+// that registry.
 func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Engine == nil || cfg.Engine.Driver == nil || cfg.Store == nil || cfg.Ops == nil || cfg.Images == nil {
 		return nil, errors.New("vm service: Engine (with Driver), Store, Ops and Images are required")
@@ -86,45 +93,33 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = logrus.StandardLogger()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, drv: cfg.Engine.Driver, log: cfg.Log, ctx: ctx, cancel: cancel}, nil
+	return &Service{cfg: cfg, drv: cfg.Engine.Driver, log: cfg.Log}, nil
 }
 
-// Close cancels running operations and waits for their goroutines. Rows of
-// VMs whose create was interrupted keep their phase; Reconcile resolves them
-// on the next start.
-func (s *Service) Close() {
-	s.cancel()
-	s.wg.Wait()
-}
+// Close closes the operation registry: running operations (of every
+// service that shares it) are cancelled and waited for. Rows of VMs whose
+// create was interrupted keep their phase; Reconcile resolves them on the
+// next start.
+func (s *Service) Close() { s.cfg.Ops.Close() }
 
-// Wait blocks until all background work started so far has ended (for tests).
-func (s *Service) Wait() { s.wg.Wait() }
+// Wait blocks until all operations started so far have ended (for tests).
+func (s *Service) Wait() { s.cfg.Ops.Wait() }
 
-// background runs fn for op in a goroutine tracked by Close.
-func (s *Service) background(op *operation.Op, fn func(ctx context.Context) (detail string, err error)) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		detail, err := fn(s.ctx)
-		log := s.log.WithFields(logrus.Fields{"vm": op.Info().Target, "op": op.ID(), "kind": op.Info().Kind})
-		if err != nil {
-			log.WithError(err).Warn("operation failed")
-		} else {
-			log.Info("operation succeeded")
-		}
-		op.Done(err, detail)
-	}()
-}
-
-// begin starts an operation on name; a busy name gives operation.ErrBusy.
-func (s *Service) begin(kind, name string) (*operation.Op, error) {
-	op, err := s.cfg.Ops.Begin(kind, name)
+// run starts an operation of kind on VM name in the registry (see
+// operation.Registry.Run); a busy VM gives an error wrapping operation.ErrBusy.
+func (s *Service) run(ctx context.Context, kind operation.Kind, name string, fn operation.Func, opts ...operation.Option) (api.Operation, error) {
+	op, err := s.cfg.Ops.Run(ctx, kind, target(name), fn, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
+		if errors.Is(err, operation.ErrBusy) || errors.Is(err, operation.ErrClosed) {
+			err = fmt.Errorf("%s %q: %w", kind, name, err)
+		}
+		return api.Operation{}, err
 	}
-	return op, nil
+	return op.Info(), nil
 }
+
+// target is the operation target of VM name.
+func target(name string) operation.Target { return operation.VM(name) }
 
 // row returns the store row of name, mapping store.ErrNotFound to ErrNotFound.
 func (s *Service) row(ctx context.Context, name string) (store.VM, error) {

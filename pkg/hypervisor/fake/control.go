@@ -146,3 +146,13 @@ func (d *Driver) Emit(ev hypervisor.Event) {
 func (d *Driver) emitLocked(name string, kind hypervisor.EventKind, detail string) {
 	d.events.Publish(hypervisor.Event{Domain: name, Kind: kind, Detail: detail, Time: time.Now()})
 }
+
+// SetNetworkActive marks network name active or not (as libvirtd started
+// without network autostart leaves it); an unknown name is ignored.
+func (d *Driver) SetNetworkActive(name string, active bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n, ok := d.networks[name]; ok {
+		n.Active = active
+	}
+}

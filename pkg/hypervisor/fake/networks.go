@@ -83,3 +83,18 @@ func (d *Driver) GetNetwork(ctx context.Context, name string) (hypervisor.Networ
 	}
 	return *n, nil
 }
+
+// StartNetwork marks a network active.
+func (d *Driver) StartNetwork(ctx context.Context, name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.enter(ctx, "StartNetwork"); err != nil {
+		return err
+	}
+	n, ok := d.networks[name]
+	if !ok {
+		return fmt.Errorf("start network %q: network %w", name, hypervisor.ErrNotFound)
+	}
+	n.Active = true
+	return nil
+}

@@ -434,6 +434,31 @@ func TestNetworks(t *testing.T) {
 			t.Errorf("nat = %+v", n)
 		}
 	}
+	// A network libvirtd left defined but inactive is started again.
+	if err := d.with(ctx, func(c *lv.Connect) error {
+		n, err := c.LookupNetworkByName("iso")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = n.Free() }()
+		return n.Destroy()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := d.GetNetwork(ctx, "iso"); n.Active {
+		t.Fatal("iso still active after destroy")
+	}
+	for i := 0; i < 2; i++ { // the second call finds it active
+		if err := d.StartNetwork(ctx, "iso"); err != nil {
+			t.Fatalf("StartNetwork #%d: %v", i+1, err)
+		}
+	}
+	if n, _ := d.GetNetwork(ctx, "iso"); !n.Active {
+		t.Fatal("iso inactive after StartNetwork")
+	}
+	if err := d.StartNetwork(ctx, "nope"); !errors.Is(err, hypervisor.ErrNotFound) {
+		t.Fatalf("StartNetwork(nope) = %v, want ErrNotFound", err)
+	}
 	for _, s := range specs {
 		if err := d.DeleteNetwork(ctx, s.Name); err != nil {
 			t.Fatalf("DeleteNetwork %s: %v", s.Name, err)

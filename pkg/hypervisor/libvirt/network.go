@@ -209,6 +209,34 @@ func (d *Driver) GetNetwork(ctx context.Context, name string) (hypervisor.Networ
 	return out, nil
 }
 
+// StartNetwork starts the network if it is not active (NetworkCreate) and
+// turns its autostart on, so a libvirtd restart brings it back.
+func (d *Driver) StartNetwork(ctx context.Context, name string) error {
+	err := d.with(ctx, func(c *lv.Connect) error {
+		n, err := c.LookupNetworkByName(name)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = n.Free() }()
+		active, err := n.IsActive()
+		if err != nil {
+			return err
+		}
+		if !active {
+			if err := n.Create(); err != nil && !isCode(err, lv.ERR_OPERATION_INVALID) {
+				return err
+			}
+		}
+		if persistent, err := n.IsPersistent(); err == nil && persistent {
+			if err := n.SetAutostart(true); err != nil {
+				d.log.WithField("network", name).WithError(err).Warn("network autostart left off")
+			}
+		}
+		return nil
+	})
+	return wrapErr(fmt.Sprintf("start network %q", name), err)
+}
+
 func describeNetwork(n *lv.Network) (hypervisor.Network, error) {
 	active, err := n.IsActive()
 	if err != nil {
