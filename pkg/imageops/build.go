@@ -10,6 +10,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/image"
+	"github.com/galevm/gale/pkg/image/builder"
 	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/vm"
 )
@@ -36,7 +37,7 @@ func (s *Service) Build(ctx context.Context, name string) (api.Operation, error)
 	if err != nil {
 		return api.Operation{}, err
 	}
-	path := image.CachePath(s.cfg.Store.Dir, t)
+	path := s.cfg.Store.TemplatePath(t.Name, t.RecipeHash())
 	if exists(path) {
 		op.Stage(StagePresent, path)
 		op.Done(nil, "")
@@ -45,7 +46,7 @@ func (s *Service) Build(ctx context.Context, name string) (api.Operation, error)
 	s.background(op, func(ctx context.Context) (string, error) {
 		start := time.Now()
 		log := &tail{max: 4096}
-		out, err := image.Build(ctx, t, image.BuildOptions{
+		out, err := builder.Build(ctx, t, builder.Options{
 			CacheDir: s.cfg.Store.Dir,
 			Progress: func(stage string) { op.Stage(stage, "") },
 			Log:      log,
