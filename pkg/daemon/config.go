@@ -14,6 +14,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/disk"
+	"github.com/galevm/gale/pkg/imagestore"
 )
 
 // Config is galed's configuration file (YAML). Every field has a default,
@@ -66,7 +67,7 @@ func DefaultConfig() Config {
 	return Config{
 		Socket:         api.DefaultSocket,
 		DataDir:        "/var/lib/gale",
-		ImageDir:       "/var/lib/gale/images",
+		ImageDir:       imagestore.DefaultDir,
 		CatalogDir:     "/usr/share/gale/images",
 		UserCatalogDir: "/etc/gale/images",
 		ImportDir:      "/var/lib/gale/import",

@@ -1,17 +1,18 @@
-// Package image loads gale's VM template definitions (images/*.yaml) and
-// builds them into bootable qcow2 base images.
+// Package image loads gale's VM template definitions (images/*.yaml), finds
+// them in the catalog and validates image names. Building a recipe is
+// pkg/image/builder's job; where images live is pkg/imagestore's.
 //
 // A template is one of two kinds:
 //   - a build recipe (the `build:` section): a Debian suite, a package list,
 //     a kernel, a kernel command line and a few files and unit settings that
-//     trim the boot. Build turns it into a qcow2 under the image cache;
+//     trim the boot. builder.Build turns it into a qcow2 in the image store;
 //   - a published cloud image (the `source:` section): a URL, how to verify
 //     it (a checksum file or a pinned digest) and its compression. gale
-//     downloads it (see pkg/fetch) into the same cache.
+//     downloads it (see pkg/fetch) into the same store.
 //
-// Either way the cached file is named after the template and its recipe
-// hash, so an unchanged recipe is built or downloaded once and a changed one
-// (or a changed builder) anew.
+// Either way the image file is named after the template and its RecipeHash
+// (imagestore.Store.TemplatePath), so an unchanged recipe is built or
+// downloaded once and a changed one (or a changed builder) anew.
 package image
 
 import (
@@ -116,8 +117,8 @@ type BuildSpec struct {
 	// Components are the archive components; default [main].
 	Components []string `yaml:"components"`
 	// Mirror is the Debian mirror URL. Empty means: use the mirror configured
-	// in the host's apt sources (see HostMirror). The environment variable
-	// GALE_IMAGE_MIRROR overrides both.
+	// in the host's apt sources (see builder.HostMirror). The environment
+	// variable GALE_IMAGE_MIRROR overrides both.
 	Mirror string `yaml:"mirror"`
 	// Variant is the mmdebstrap variant; default "minbase".
 	Variant string `yaml:"variant"`
@@ -330,7 +331,7 @@ func (t *Template) Validate() error {
 		return bad("build.disk_gib", "%d exceeds defaults.disk_gib %d (VM disks only grow)", b.DiskGiB, t.Defaults.DiskGiB)
 	}
 	if b.Mirror != "" {
-		if err := checkMirrorURL(b.Mirror); err != nil {
+		if err := CheckMirrorURL(b.Mirror); err != nil {
 			return bad("build.mirror", "%v", err)
 		}
 	}
@@ -441,7 +442,9 @@ func checkImagePath(p string) error {
 	return nil
 }
 
-func checkMirrorURL(s string) error { return checkHTTPURL(s) }
+// CheckMirrorURL accepts what build.mirror accepts: an http(s) URL with a
+// host.
+func CheckMirrorURL(s string) error { return checkHTTPURL(s) }
 
 func checkHTTPURL(s string) error {
 	u, err := url.Parse(s)
@@ -454,7 +457,7 @@ func checkHTTPURL(s string) error {
 	return nil
 }
 
-// RecipeHash returns the hex sha256 identifying what Build produces from this
+// RecipeHash returns the hex sha256 identifying what builder.Build produces from this
 // template: it covers BuilderVersion and the template's content, but not the
 // checksum field (which records a build's result), YAML comments, key order
 // or formatting. Two templates with equal RecipeHash build equivalent images.
@@ -484,10 +487,4 @@ func (t *Template) RecipeHash() string {
 	fmt.Fprintf(h, "gale-image-builder/%s\n", BuilderVersion)
 	h.Write(canon)
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// CacheFileName is the image's file name in the cache:
-// "<name>-<first 12 hex digits of RecipeHash>.qcow2".
-func (t *Template) CacheFileName() string {
-	return fmt.Sprintf("%s-%s.qcow2", t.Name, t.RecipeHash()[:12])
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/image"
+	"github.com/galevm/gale/pkg/image/builder"
 	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/vm"
@@ -33,11 +34,11 @@ func (s *Service) Build(ctx context.Context, name string) (api.Operation, error)
 	if t.IsSource() {
 		return api.Operation{}, fmt.Errorf("%w: %q is a published image, not a recipe: run `gale image pull %s`", ErrInvalid, name, name)
 	}
-	path := image.CachePath(s.cfg.Store.Dir, t)
+	path := s.cfg.Store.TemplatePath(t.Name, t.RecipeHash())
 	op, err := s.run(ctx, operation.KindBuild, name, func(ctx context.Context, op *operation.Op) (string, error) {
 		start := time.Now()
 		log := &tail{max: 4096}
-		out, err := image.Build(ctx, t, image.BuildOptions{
+		out, err := builder.Build(ctx, t, builder.Options{
 			CacheDir: s.cfg.Store.Dir,
 			Progress: func(stage string) { op.Stage(stage, "") },
 			Log:      log,

@@ -27,7 +27,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	t, err := s.cfg.Catalog.Get(name)
 	switch {
 	case err == nil:
-		path = image.CachePath(s.cfg.Store.Dir, t)
+		path = s.cfg.Store.TemplatePath(t.Name, t.RecipeHash())
 	case errors.Is(err, image.ErrUnknownTemplate):
 		path = s.cfg.Store.ImportedPath(name)
 	default:
@@ -73,7 +73,7 @@ func (s *Service) Prune(ctx context.Context, req api.PruneRequest) (api.PruneRes
 	var unreadable []string
 	for _, e := range entries {
 		if e.Template != nil {
-			current[image.CachePath(s.cfg.Store.Dir, e.Template)] = e.Name
+			current[s.cfg.Store.TemplatePath(e.Template.Name, e.Template.RecipeHash())] = e.Name
 		} else {
 			unreadable = append(unreadable, e.Name+"-")
 		}

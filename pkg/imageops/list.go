@@ -40,7 +40,7 @@ func (s *Service) catalogImage(e image.Entry) api.Image {
 	}
 	t := e.Template
 	img := api.Image{Name: t.Name, Kind: t.Kind(), OS: t.OS, Description: t.Description, Buildable: !t.IsSource()}
-	presentFile(&img, image.CachePath(s.cfg.Store.Dir, t))
+	presentFile(&img, s.cfg.Store.TemplatePath(t.Name, t.RecipeHash()))
 	if img.Present && img.Origin == "" {
 		img.Origin = imagestore.OriginBuilt
 		if t.IsSource() {

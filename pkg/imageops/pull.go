@@ -119,7 +119,7 @@ func (s *Service) pullSource(req api.PullImageRequest) (source, error) {
 		if !t.IsSource() {
 			return source{}, fmt.Errorf("%w: %q is built, not downloaded: run `gale image build %s`", ErrInvalid, t.Name, t.Name)
 		}
-		return templateSource(s.cfg.Store.Dir, t), nil
+		return templateSource(s.cfg.Store, t), nil
 	}
 	u, err := url.Parse(req.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -169,12 +169,12 @@ func (s *Service) pullSource(req api.PullImageRequest) (source, error) {
 	return src, nil
 }
 
-func templateSource(dir string, t *image.Template) source {
+func templateSource(st imagestore.Store, t *image.Template) source {
 	c := t.Source.Checksum
 	src := source{
 		name: t.Name, url: t.Source.URL, format: t.Source.Format, compression: t.Source.Compression,
 		digest: c.Digest, checksumURL: c.URL, algorithm: c.Algorithm, fileName: c.FileName(t.Source.URL),
-		dest: image.CachePath(dir, t), origin: imagestore.OriginPulled,
+		dest: st.TemplatePath(t.Name, t.RecipeHash()), origin: imagestore.OriginPulled,
 	}
 	if src.compression == "" {
 		src.compression = fetch.CompressionFromName(t.Source.URL)
@@ -231,7 +231,7 @@ func (s *Service) download(ctx context.Context, src source, report func(string))
 	if err := os.MkdirAll(s.cfg.Store.DownloadsDir(), 0o700); err != nil {
 		return fmt.Errorf("downloads directory: %w", err)
 	}
-	dl := filepath.Join(s.cfg.Store.DownloadsDir(), filepath.Base(src.dest)+".download")
+	dl := s.cfg.Store.DownloadPath(src.dest)
 	res, err := reuseDownload(dl, *expected)
 	if err != nil {
 		report(StageDownload + ": " + src.url)

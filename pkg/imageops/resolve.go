@@ -46,7 +46,7 @@ func (s *Service) Resolve(name string) (vm.ResolvedImage, error) {
 }
 
 func (s *Service) resolveTemplate(t *image.Template) (vm.ResolvedImage, error) {
-	path := image.CachePath(s.cfg.Store.Dir, t)
+	path := s.cfg.Store.TemplatePath(t.Name, t.RecipeHash())
 	res := vm.ResolvedImage{
 		Template:  vm.Template{Name: t.Name, Path: path, Format: disk.FormatQCOW2, Firmware: firmware(t.Boot), CPUModel: t.CPUModel},
 		CPUs:      t.Defaults.CPUs,
@@ -62,7 +62,7 @@ func (s *Service) resolveTemplate(t *image.Template) (vm.ResolvedImage, error) {
 	}
 	res.Template.Pending = true
 	res.Fetch = func(ctx context.Context, progress func(string)) error {
-		src := templateSource(s.cfg.Store.Dir, t)
+		src := templateSource(s.cfg.Store, t)
 		return s.shared(ctx, t.Name, src.key(), func(ctx context.Context, report func(string)) error {
 			return s.download(ctx, src, report)
 		}, progress)

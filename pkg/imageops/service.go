@@ -23,6 +23,7 @@ import (
 	"github.com/galevm/gale/pkg/disk"
 	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/image"
+	"github.com/galevm/gale/pkg/image/builder"
 	"github.com/galevm/gale/pkg/image/inspect"
 	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/operation"
@@ -114,7 +115,7 @@ func (s *Service) Close() {
 // from scripts/build-image.sh, holds its lock and is left alone). Call it
 // at start, before any operation.
 func (s *Service) CleanUp() error {
-	_, err := image.CleanBuilds(s.cfg.Store.Dir)
+	_, err := builder.CleanBuilds(s.cfg.Store.Dir)
 	return errors.Join(s.cfg.Store.CleanTemp(), err)
 }
 

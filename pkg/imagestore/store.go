@@ -1,18 +1,3 @@
-// Package imagestore keeps gale's local images: the files VMs are created
-// from and a record of where each came from.
-//
-// Layout under Dir (galed's image_dir, /var/lib/gale/images):
-//
-//	<name>-<hash12>.qcow2        a catalog template, built or pulled
-//	<name>-<hash12>.qcow2.json   its Record (pulled images; built ones may lack it)
-//	imported/<name>.qcow2        an imported disk
-//	imported/<name>.json         its Record (origin and pre-flight report)
-//	.tmp/                        work files of running builds, pulls and imports
-//	.downloads/                  partial downloads, kept so a pull can resume
-//
-// Files appear under their final names only when complete (rename or link
-// from .tmp), so a reader never sees half an image. CleanTemp, run when
-// galed starts, removes what a killed galed left in .tmp.
 package imagestore
 
 import (

@@ -18,10 +18,12 @@ import (
 	"time"
 
 	"github.com/galevm/gale/pkg/image"
+	"github.com/galevm/gale/pkg/image/builder"
+	"github.com/galevm/gale/pkg/imagestore"
 )
 
 func main() {
-	cache := flag.String("cache", image.DefaultCacheDir, "image cache directory")
+	cache := flag.String("cache", imagestore.DefaultDir, "image cache directory")
 	sum := flag.Bool("sha256", false, "print the image's sha256 and recipe hash to stderr (for the template's checksum field)")
 	quiet := flag.Bool("q", false, "do not copy tool output to stderr, only stages")
 	flag.Parse()
@@ -51,7 +53,7 @@ func run(path, cache string, sum, quiet bool) error {
 		logw = io.Discard
 	}
 	start := time.Now()
-	out, err := image.Build(ctx, t, image.BuildOptions{
+	out, err := builder.Build(ctx, t, builder.Options{
 		CacheDir: cache,
 		Log:      logw,
 		Progress: func(stage string) {

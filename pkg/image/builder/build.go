@@ -1,4 +1,11 @@
-package image
+// Package builder builds gale's template recipes (pkg/image, the build:
+// section) into bootable qcow2 images, offline: mmdebstrap installs the
+// packages into a directory, mke2fs turns it into a file system, extlinux
+// makes it boot and qemu-img converts the disk. The images it makes, the
+// locks it takes and its work directories are in an image store, under the
+// names pkg/imagestore gives them; what is inside a work directory is the
+// builder's own.
+package builder
 
 import (
 	"bufio"
@@ -19,16 +26,15 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/galevm/gale/pkg/image"
+	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/toolrun"
 )
-
-// DefaultCacheDir is where built images live when BuildOptions.CacheDir is empty.
-const DefaultCacheDir = "/var/lib/gale/images"
 
 // SyslinuxMBR is the BIOS boot code written to the image's first 440 bytes.
 const SyslinuxMBR = "/usr/lib/syslinux/mbr/mbr.bin"
 
-// Build stages reported through BuildOptions.Progress, in order.
+// Build stages reported through Options.Progress, in order.
 const (
 	StageBootstrap  = "bootstrap"  // mmdebstrap installs the packages into a directory
 	StageConfigure  = "configure"  // fstab, bootloader config, cloud-init user, clean-up
@@ -40,10 +46,10 @@ const (
 // partOffset is where the single root partition starts (sector 2048).
 const partOffset = 1 << 20
 
-// BuildOptions tune Build. The zero value is usable.
-type BuildOptions struct {
-	// CacheDir holds built images and, during a build, its work directory.
-	// Default DefaultCacheDir.
+// Options tune Build. The zero value is usable.
+type Options struct {
+	// CacheDir is the image store that holds built images and, during a
+	// build, its lock and work directory. Default imagestore.DefaultDir.
 	CacheDir string
 	// Progress, if set, is called with each Stage* constant as it starts.
 	Progress func(stage string)
@@ -54,26 +60,17 @@ type BuildOptions struct {
 	AptDir string
 }
 
-// CachePath is where Build puts (or finds) the image of t under cacheDir
-// ("" means DefaultCacheDir).
-func CachePath(cacheDir string, t *Template) string {
-	if cacheDir == "" {
-		cacheDir = DefaultCacheDir
-	}
-	return filepath.Join(cacheDir, t.CacheFileName())
-}
-
 // Build returns the path of the qcow2 image for t, building it first if the
-// cache does not hold it.
+// image store at opts.CacheDir does not hold it.
 //
 // Contract:
-//   - The result is CachePath(opts.CacheDir, t). If that file exists, Build
-//     returns it at once without checking its content.
-//   - Otherwise Build works in a fresh directory ".build-*" inside the cache
-//     directory and renames the finished image into place, so the cache never
-//     holds a partial image under its final name.
-//   - Concurrent Builds of the same template serialise on a lock file in the
-//     cache directory; the second one finds the first one's image.
+//   - The result is the store's TemplatePath of t. If that file exists,
+//     Build returns it at once without checking its content.
+//   - Otherwise Build works in a fresh work directory of the store
+//     (MakeBuildDir) and renames the finished image into place, so the store
+//     never holds a partial image under its final name.
+//   - Concurrent Builds of the same template serialise on the store's
+//     BuildLockPath; the second one finds the first one's image.
 //   - On any failure, and on success, the work directory is removed. Mounts
 //     and loop devices are only made inside private mount namespaces
 //     (unshare --mount) with auto-clearing loop devices, so even a killed
@@ -82,10 +79,11 @@ func CachePath(cacheDir string, t *Template) string {
 //
 // Build needs root and the host tools mmdebstrap, unshare, sfdisk,
 // mkfs.ext4, mount, extlinux and qemu-img, plus SyslinuxMBR.
-func Build(ctx context.Context, t *Template, opts BuildOptions) (string, error) {
+func Build(ctx context.Context, t *image.Template, opts Options) (string, error) {
 	if opts.CacheDir == "" {
-		opts.CacheDir = DefaultCacheDir
+		opts.CacheDir = imagestore.DefaultDir
 	}
+	st := imagestore.Store{Dir: opts.CacheDir}
 	if opts.AptDir == "" {
 		opts.AptDir = "/etc/apt"
 	}
@@ -95,14 +93,14 @@ func Build(ctx context.Context, t *Template, opts BuildOptions) (string, error) 
 	if opts.Progress == nil {
 		opts.Progress = func(string) {}
 	}
-	final := CachePath(opts.CacheDir, t)
+	final := st.TemplatePath(t.Name, t.RecipeHash())
 	if isFile(final) {
 		return final, nil
 	}
 	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("build %s: %w", t.Name, err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(opts.CacheDir, "."+t.Name+".lock"))
+	unlock, err := lockFile(ctx, st.BuildLockPath(t.Name))
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", t.Name, err)
 	}
@@ -118,7 +116,7 @@ func Build(ctx context.Context, t *Template, opts BuildOptions) (string, error) 
 		return "", fmt.Errorf("build %s: %w", t.Name, err)
 	}
 
-	work, err := os.MkdirTemp(opts.CacheDir, ".build-"+t.Name+"-")
+	work, err := st.MakeBuildDir(t.Name)
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", t.Name, err)
 	}
@@ -149,8 +147,8 @@ func Build(ctx context.Context, t *Template, opts BuildOptions) (string, error) 
 }
 
 type builder struct {
-	t      *Template
-	opts   BuildOptions
+	t      *image.Template
+	opts   Options
 	work   string
 	mirror string
 }

@@ -1,10 +1,12 @@
-package image
+package builder
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/galevm/gale/pkg/image"
 )
 
 func TestHostMirror(t *testing.T) {
@@ -102,7 +104,7 @@ func TestResolveMirror(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "sources.list"), []byte("deb http://host.example.org/debian bookworm main\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &Template{Build: BuildSpec{Suite: "bookworm"}}
+	tmpl := &image.Template{Build: image.BuildSpec{Suite: "bookworm"}}
 	tests := []struct {
 		name, env, field, want string
 		wantErr                bool

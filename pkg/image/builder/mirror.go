@@ -1,4 +1,4 @@
-package image
+package builder
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/galevm/gale/pkg/image"
 )
 
 // MirrorEnv names the environment variable that, when set, overrides the
@@ -21,9 +23,9 @@ var ErrNoMirror = errors.New("no apt mirror found")
 // ResolveMirror picks the mirror for a build, first match wins: the
 // GALE_IMAGE_MIRROR environment variable, the template's build.mirror, then
 // HostMirror(aptDir, suite).
-func ResolveMirror(t *Template, aptDir string) (string, error) {
+func ResolveMirror(t *image.Template, aptDir string) (string, error) {
 	if m := strings.TrimSpace(os.Getenv(MirrorEnv)); m != "" {
-		if err := checkMirrorURL(m); err != nil {
+		if err := image.CheckMirrorURL(m); err != nil {
 			return "", fmt.Errorf("%s: %w", MirrorEnv, err)
 		}
 		return m, nil
@@ -101,7 +103,7 @@ func mirrorFromDeb822(data []byte, suite string) string {
 			continue
 		}
 		for _, uri := range strings.Fields(fields["uris"]) {
-			if checkMirrorURL(uri) == nil {
+			if image.CheckMirrorURL(uri) == nil {
 				return uri
 			}
 		}
@@ -127,7 +129,7 @@ func mirrorFromOneLine(data []byte, suite string) string {
 				f = f[1:]
 			}
 		}
-		if len(f) >= 2 && f[1] == suite && checkMirrorURL(f[0]) == nil {
+		if len(f) >= 2 && f[1] == suite && image.CheckMirrorURL(f[0]) == nil {
 			return f[0]
 		}
 	}
