@@ -10,7 +10,7 @@ import (
 	"github.com/galevm/gale/pkg/disk"
 	"github.com/galevm/gale/pkg/image"
 	"github.com/galevm/gale/pkg/image/inspect"
-	"github.com/galevm/gale/pkg/imageops"
+	"github.com/galevm/gale/pkg/imageservice"
 	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/store"
@@ -21,7 +21,7 @@ import (
 // user's directories, the image store, and the VM rows that say which
 // image file each VM's disk is based on. It clears what a killed galed
 // left in the image work area.
-func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine *vm.Engine, st *store.Store, log *logrus.Logger) (*imageops.Service, error) {
+func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine *vm.Engine, st *store.Store, log *logrus.Logger) (*imageservice.Service, error) {
 	maxImage, err := cfg.MaxImageBytes()
 	if err != nil {
 		return nil, err
@@ -40,7 +40,7 @@ func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine 
 			return nil, fmt.Errorf("import dir: %w", err)
 		}
 	}
-	svc, err := imageops.New(imageops.Config{
+	svc, err := imageservice.New(imageservice.Config{
 		Catalog:        image.Catalog{Dirs: []string{cfg.CatalogDir, cfg.UserCatalogDir}},
 		Store:          imagestore.Store{Dir: cfg.ImageDir},
 		Ops:            ops,
@@ -73,22 +73,22 @@ type vmImages struct {
 	engine *vm.Engine
 }
 
-var _ imageops.VMRecords = vmImages{}
+var _ imageservice.VMRecords = vmImages{}
 
-// VMImages implements imageops.VMRecords.
-func (v vmImages) VMImages(ctx context.Context) ([]imageops.VMImage, error) {
+// VMImages implements imageservice.VMRecords.
+func (v vmImages) VMImages(ctx context.Context) ([]imageservice.VMImage, error) {
 	rows, err := v.store.ListVMs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]imageops.VMImage, len(rows))
+	out := make([]imageservice.VMImage, len(rows))
 	for i, r := range rows {
-		out[i] = imageops.VMImage{VM: r.Name, Image: r.Image, ImagePath: r.ImagePath, DiskPath: v.engine.Paths(r.Name).DiskPath}
+		out[i] = imageservice.VMImage{VM: r.Name, Image: r.Image, ImagePath: r.ImagePath, DiskPath: v.engine.Paths(r.Name).DiskPath}
 	}
 	return out, nil
 }
 
-// RecordImagePath implements imageops.VMRecords.
+// RecordImagePath implements imageservice.VMRecords.
 func (v vmImages) RecordImagePath(ctx context.Context, name, path string) error {
 	return v.store.SetVMImagePath(ctx, name, path)
 }

@@ -8,12 +8,12 @@
 //
 //	<name>-<hash12>.qcow2        a catalog template's image, named by its recipe
 //	                             hash (TemplatePath); the builder
-//	                             (pkg/image/builder) or a pull (pkg/imageops)
-//	<name>-<hash12>.qcow2.json   its Record (RecordPath, WriteRecord); pkg/imageops.
+//	                             (pkg/image/builder) or a pull (pkg/imageservice)
+//	<name>-<hash12>.qcow2.json   its Record (RecordPath, WriteRecord); pkg/imageservice.
 //	                             Images built outside galed
 //	                             (scripts/build-image.sh) have none
 //	imported/<name>.qcow2        an imported image, or one pulled by URL
-//	                             (ImportedPath); pkg/imageops
+//	                             (ImportedPath); pkg/imageservice
 //	imported/<name>.json         its Record, with the pre-flight report
 //	.<name>.lock                 flock held while template name builds
 //	                             (BuildLockPath); the builder
@@ -22,10 +22,10 @@
 //	                             done and, with CleanBuilds, what a killed
 //	                             build left
 //	.tmp/<kind>-<name>-<random>/ work directories of galed's pulls and imports
-//	                             (TempDir, CleanTemp); pkg/imageops
+//	                             (TempDir, CleanTemp); pkg/imageservice
 //	.downloads/<file>.download   a download in progress, kept so a pull can
 //	                             resume (DownloadPath, PartialDownloads);
-//	                             pkg/imageops through pkg/fetch, which adds
+//	                             pkg/imageservice through pkg/fetch, which adds
 //	                             ".part" and ".part.json" while it runs
 //
 // Files appear under their final names only when complete (rename or link

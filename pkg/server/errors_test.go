@@ -10,7 +10,7 @@ import (
 	"github.com/galevm/gale/pkg/cloudinit"
 	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/hypervisor"
-	"github.com/galevm/gale/pkg/imageops"
+	"github.com/galevm/gale/pkg/imageservice"
 	"github.com/galevm/gale/pkg/network"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/server/httpapi"
@@ -29,17 +29,17 @@ func TestStatusOf(t *testing.T) {
 		{httpapi.ErrInvalidBody, api.CodeInvalid, http.StatusBadRequest},
 		{hypervisor.ErrInvalidSpec, api.CodeInvalid, http.StatusBadRequest},
 		{cloudinit.ErrInvalidUserData, api.CodeInvalid, http.StatusBadRequest},
-		{imageops.ErrInvalid, api.CodeInvalid, http.StatusBadRequest},
+		{imageservice.ErrInvalid, api.CodeInvalid, http.StatusBadRequest},
 		{vm.ErrNotFound, api.CodeNotFound, http.StatusNotFound},
 		{operation.ErrNotFound, api.CodeNotFound, http.StatusNotFound},
-		{imageops.ErrNotFound, api.CodeNotFound, http.StatusNotFound},
+		{imageservice.ErrNotFound, api.CodeNotFound, http.StatusNotFound},
 		{hypervisor.ErrNotFound, api.CodeNotFound, http.StatusNotFound},
 		{vm.ErrExists, api.CodeConflict, http.StatusConflict},
 		{network.ErrInUse, api.CodeConflict, http.StatusConflict},
 		{vm.ErrNotRunning, api.CodeConflict, http.StatusConflict},
 		{operation.ErrBusy, api.CodeConflict, http.StatusConflict},
-		{imageops.ErrInUse, api.CodeConflict, http.StatusConflict},
-		{imageops.ErrExists, api.CodeConflict, http.StatusConflict},
+		{imageservice.ErrInUse, api.CodeConflict, http.StatusConflict},
+		{imageservice.ErrExists, api.CodeConflict, http.StatusConflict},
 		{hypervisor.ErrExists, api.CodeConflict, http.StatusConflict},
 		{hypervisor.ErrAgentUnavailable, api.CodeConflict, http.StatusConflict},
 		{vm.ErrInsufficient, api.CodeInsufficient, http.StatusUnprocessableEntity},

@@ -15,7 +15,7 @@ import (
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/image"
-	"github.com/galevm/gale/pkg/imageops"
+	"github.com/galevm/gale/pkg/imageservice"
 	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/server/httpapi"
@@ -39,7 +39,7 @@ func TestImageRoutes(t *testing.T) {
 	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	svc, err := imageops.New(imageops.Config{
+	svc, err := imageservice.New(imageservice.Config{
 		Catalog: image.Catalog{Dirs: []string{catalog}}, Store: imagestore.Store{Dir: store},
 		Ops: operation.New(0, nil), Log: log,
 	})

@@ -1,4 +1,4 @@
-// Package imageops is galed's image service: it lists the catalog and the
+// Package imageservice is galed's image service: it lists the catalog and the
 // local images, resolves an image name for a VM create, and runs the long
 // image work as operations with progress: build, pull (also on demand from
 // a create), import, plus delete and prune.
@@ -7,7 +7,7 @@
 // import or delete of the same name never run at once. Downloads of the same
 // image are shared: a second pull, or a VM create that needs the image,
 // joins the running download instead of starting another.
-package imageops
+package imageservice
 
 import (
 	"context"
@@ -86,7 +86,7 @@ type Service struct {
 // New returns a Service. Close stops its background work.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store.Dir == "" || cfg.Ops == nil {
-		return nil, errors.New("imageops: Store.Dir and Ops are required")
+		return nil, errors.New("imageservice: Store.Dir and Ops are required")
 	}
 	if cfg.Disks == nil {
 		cfg.Disks = disk.NewQemuImg(nil)
