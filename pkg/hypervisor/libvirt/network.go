@@ -134,16 +134,7 @@ func (d *Driver) CreateNetwork(ctx context.Context, spec hypervisor.NetworkSpec)
 
 // DeleteNetwork destroys the network if it is active, then undefines it.
 func (d *Driver) DeleteNetwork(ctx context.Context, name string) error {
-	err := d.with(ctx, func(c *lv.Connect) error {
-		n, err := c.LookupNetworkByName(name)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = n.Free() }()
-		active, err := n.IsActive()
-		if err != nil {
-			return err
-		}
+	err := d.withNetwork(ctx, name, func(n *lv.Network, active bool) error {
 		if active {
 			if err := n.Destroy(); err != nil && !isCode(err, lv.ERR_OPERATION_INVALID) {
 				return err
@@ -212,16 +203,7 @@ func (d *Driver) GetNetwork(ctx context.Context, name string) (hypervisor.Networ
 // StartNetwork starts the network if it is not active (NetworkCreate) and
 // turns its autostart on, so a libvirtd restart brings it back.
 func (d *Driver) StartNetwork(ctx context.Context, name string) error {
-	err := d.with(ctx, func(c *lv.Connect) error {
-		n, err := c.LookupNetworkByName(name)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = n.Free() }()
-		active, err := n.IsActive()
-		if err != nil {
-			return err
-		}
+	err := d.withNetwork(ctx, name, func(n *lv.Network, active bool) error {
 		if !active {
 			if err := n.Create(); err != nil && !isCode(err, lv.ERR_OPERATION_INVALID) {
 				return err
@@ -235,6 +217,23 @@ func (d *Driver) StartNetwork(ctx context.Context, name string) error {
 		return nil
 	})
 	return wrapErr(fmt.Sprintf("start network %q", name), err)
+}
+
+// withNetwork looks up the network called name and calls fn with it and
+// whether it is active; the handle is freed after fn returns.
+func (d *Driver) withNetwork(ctx context.Context, name string, fn func(n *lv.Network, active bool) error) error {
+	return d.with(ctx, func(c *lv.Connect) error {
+		n, err := c.LookupNetworkByName(name)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = n.Free() }()
+		active, err := n.IsActive()
+		if err != nil {
+			return err
+		}
+		return fn(n, active)
+	})
 }
 
 func describeNetwork(n *lv.Network) (hypervisor.Network, error) {
