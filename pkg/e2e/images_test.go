@@ -29,8 +29,9 @@ import (
 // README.md has the table.
 
 // writeCatalog writes the user catalog the image scenarios use: entries
-// served by the loopback servers www and cut (base URLs), one whose server
-// is unreachable, and a broken file.
+// served by the loopback servers www and cut (base URLs), and one whose
+// server is unreachable. (The broken file is images_catalog's own: it fails
+// `gale doctor`.)
 func writeCatalog(dir, www, cut string) error {
 	entry := func(name, url, format, sumsURL string) string {
 		return fmt.Sprintf(`name: %s
@@ -52,7 +53,6 @@ source:
 		"loop-bomb":     entry("loop-bomb", www+"/bomb.raw.zst", "raw", www+"/BOMBSUMS"),
 		"loop-offline":  entry("loop-offline", "http://127.0.0.1:1/debian.qcow2.gz", "qcow2", "http://127.0.0.1:1/QCOW2SUMS"),
 		"loop-cut":      entry("loop-cut", cut+"/debian.qcow2.gz", "qcow2", www+"/QCOW2SUMS"),
-		"broken":        "name: broken\nos: debian\nboot: floppy\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(body), 0o644); err != nil {
@@ -198,9 +198,14 @@ func (s *S) checkNothingLeft(name string) {
 }
 
 // imagesCatalog: the shipped entries, a user entry and a broken user file
-// are listed; show names the checksum and the user; unknown and bad names
+// (written here, removed at the end) are listed; show names the checksum and the user; unknown and bad names
 // are refused. 17 checks.
 func imagesCatalog(s *S) {
+	broken := filepath.Join(s.Env.Dir, "catalog", "broken.yaml")
+	if err := os.WriteFile(broken, []byte("name: broken\nos: debian\nboot: floppy\n"), 0o644); err != nil {
+		s.Fatal(err)
+	}
+	s.Cleanup(func() { _ = os.Remove(broken) })
 	r := s.Expect("image list -o json", 0, "image", "list", "-o", "json")
 	byName := map[string]api.Image{}
 	for _, im := range decode[[]api.Image](s, r) {
