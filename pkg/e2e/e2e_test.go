@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"os"
+	"sort"
 	"sync"
 	"testing"
 )
@@ -126,7 +127,7 @@ func (f *vmFixture) Take(s *S) Result {
 	return r
 }
 
-// liveFixtureVMs are the names of the fixture VMs that exist now.
+// liveFixtureVMs are the names of the fixture VMs that exist now, sorted.
 func liveFixtureVMs() []string {
 	var names []string
 	for _, f := range vmFixtures {
@@ -136,5 +137,6 @@ func liveFixtureVMs() []string {
 		}
 		f.mu.Unlock()
 	}
+	sort.Strings(names)
 	return names
 }

@@ -556,7 +556,9 @@ func (s *S) GetPage(name string, tries int) string {
 				}
 			}
 		}
-		time.Sleep(2 * time.Second)
+		if i+1 < tries {
+			time.Sleep(2 * time.Second)
+		}
 	}
 	return page
 }
