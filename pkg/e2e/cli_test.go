@@ -225,17 +225,22 @@ func (s *S) stateSnapshot() string {
 	return strings.Join(names, " ")
 }
 
-// cliCrash: a second operation on a VM being created is refused; galed
-// killed (SIGKILL) or stopped (SIGTERM) mid-create leaves no leak once it
-// is back. 12 checks, 5 of them on the branches taken when the create
+// cliCrash: a second operation on a VM being created is refused, but a
+// delete cancels the create and leaves nothing; galed killed (SIGKILL) or
+// stopped (SIGTERM) mid-create leaves no leak once it is back. 17 checks:
+// the bash scenario's 12 (its refused delete is now a refused stop) and 5
+// on the delete that cancels; 5 are on the branches taken when the create
 // survives the restart.
 func cliCrash(s *S) {
 	s.Watch("busy")
 	s.Expect("create busy --no-wait", 0, "vm", "create", "busy", "--image", "debian-12", "--no-wait")
-	// Deleting a VM whose create is running is refused today (409, exit 4).
-	// Once delete cancels the running create instead, this becomes exit 0.
-	s.Expect("deleting a VM mid-create is refused", 4, "vm", "delete", "busy")
+	s.Expect("stopping a VM mid-create is refused", 4, "vm", "stop", "busy")
+	time.Sleep(2 * time.Second)
+	s.Expect("deleting a VM mid-create cancels the create, then deletes", 0, "vm", "delete", "busy")
+	s.Expect("vm show busy after the delete", 3, "vm", "show", "busy")
+	s.checkGone("busy", "after a delete mid-create")
 
+	s.Expect("create busy again --no-wait", 0, "vm", "create", "busy", "--image", "debian-12", "--no-wait")
 	time.Sleep(3 * time.Second)
 	s.Env.Daemon.Restart(s, syscall.SIGKILL)
 	time.Sleep(time.Second)
