@@ -156,14 +156,21 @@ func namespaceLibvirtd(s *S) int {
 }
 
 // cliGaledRestart: a VM recorded as running that was powered off while
-// galed was down is started again by galed's reconcile. 3 checks.
+// galed was down is started again by galed's reconcile, after galed has
+// started its own network, found inactive. 4 checks: the bash scenario's 3
+// and the network's.
 func cliGaledRestart(s *S) {
 	web.Mutate(s)
 	s.Env.Daemon.Stop(syscall.SIGTERM)
 	s.MustHost("virsh", "-q", "destroy", "web")
+	// As after a host boot without network autostart: galed's own network
+	// is defined but inactive, and web cannot start until galed starts it.
+	s.MustHost("virsh", "-q", "net-destroy", "gale-default")
 	if err := s.Env.Daemon.Start(); err != nil {
 		s.Fatalf("start galed: %v", err)
 	}
+	active := strings.TrimSpace(s.Host("virsh", "-q", "net-list", "--name").Stdout)
+	s.Check(strings.Contains(active, "gale-default"), "galed did not start its inactive network gale-default: active networks %q", active)
 	var state string
 	Eventually(30*time.Second, time.Second, func() bool {
 		state = strings.TrimSpace(s.Host("virsh", "domstate", "web").Stdout)
