@@ -28,8 +28,8 @@ import (
 const LockTimeout = 2 * time.Second
 
 // Run starts galed and serves until ctx ends, then shuts down gracefully.
-// Start order: lock, store, libvirt driver, reconcile, default network,
-// socket, serve. A hypervisor that is down at start is retried until ctx ends.
+// Start order: lock, store, libvirt driver, default network (created or
+// started if need be), reconcile (which starts VMs on it), socket, serve. A hypervisor that is down at start is retried until ctx ends.
 func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	lock, err := store.Lock(cfg.DataDir, LockTimeout)
 	if err != nil {
@@ -88,13 +88,14 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	}
 	defer svc.Close()
 
+	// The default network first: reconcile starts VMs that are on it.
+	if err := ensureDefaultNetwork(ctx, nets, cfg.DefaultNetwork, log); err != nil {
+		return err
+	}
 	if rep, err := svc.Reconcile(ctx, vm.ReconcileOptions{StartStopped: true}); err != nil {
 		log.WithError(err).Warn("reconcile at start failed; the periodic resync will retry")
 	} else {
 		log.WithField("report", fmt.Sprintf("%+v", rep)).Info("reconciled")
-	}
-	if err := ensureDefaultNetwork(ctx, nets, cfg.DefaultNetwork, log); err != nil {
-		return err
 	}
 
 	l, err := Listen(cfg.Socket)

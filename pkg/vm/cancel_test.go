@@ -133,3 +133,58 @@ func TestCreateStartsInactiveNetwork(t *testing.T) {
 		t.Fatal("network still inactive")
 	}
 }
+
+// TestReconcileStartsInactiveNetwork: a VM recorded as running whose
+// domain stopped while its network went inactive is started again by
+// reconcile, which starts the network first; without a network starter the
+// start fails as libvirt's would.
+func TestReconcileStartsInactiveNetwork(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		withNetworks bool
+		wantRunning  bool
+	}{
+		{name: "network started first", withNetworks: true, wantRunning: true},
+		{name: "no network starter", withNetworks: false, wantRunning: false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			ctx := context.Background()
+			if tt.withNetworks {
+				nets, err := network.New(network.Config{Driver: h.drv, Store: h.store})
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.cfg.Networks = nets
+			}
+			h.cfg.StartRetries = 1 // a start that fails need not be retried here
+			h.svc = h.newService(t)
+			op, err := h.svc.Create(ctx, api.CreateVMRequest{Name: "web", Image: "debian-12"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done, _ := h.wait(t, op); done.Status != api.OpSucceeded {
+				t.Fatalf("create = %+v", done)
+			}
+			if err := h.drv.Destroy(ctx, "web"); err != nil {
+				t.Fatal(err)
+			}
+			h.drv.SetNetworkActive("testnet", false)
+
+			rep, err := h.svc.Reconcile(ctx, ReconcileOptions{StartStopped: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dom, err := h.drv.Get(ctx, "web")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if running := dom.State == hypervisor.StateRunning; running != tt.wantRunning {
+				t.Errorf("web running = %v, want %v (report %+v)", running, tt.wantRunning, rep)
+			}
+			if n, _ := h.drv.GetNetwork(ctx, "testnet"); n.Active != tt.withNetworks {
+				t.Errorf("network active = %v, want %v", n.Active, tt.withNetworks)
+			}
+		})
+	}
+}

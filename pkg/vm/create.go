@@ -53,12 +53,8 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 			return api.Operation{}, err
 		}
 	}
-	if s.cfg.Networks != nil {
-		// A network left inactive (libvirtd started without network
-		// autostart) would fail the create at its boot stage.
-		if _, err := s.cfg.Networks.EnsureActive(ctx, ereq.Network); err != nil {
-			return api.Operation{}, err
-		}
+	if err := s.ensureNetwork(ctx, ereq.Network); err != nil {
+		return api.Operation{}, err
 	}
 	row := store.VM{
 		Name: req.Name, Image: ereq.Template.Name, CPUs: ereq.VCPUs, MemoryMiB: ereq.MemoryMiB, DiskBytes: ereq.DiskBytes,

@@ -94,7 +94,7 @@ func (s *Service) power(ctx context.Context, kind operation.Kind, name, desired 
 		return api.Operation{}, err
 	}
 	if row.Phase != store.PhaseNone {
-		return api.Operation{}, fmt.Errorf("%w: %q is %s; delete it", ErrInvalid, name, row.Phase)
+		return api.Operation{}, fmt.Errorf("%w: %q is %s: wait for it, or delete it", operation.ErrBusy, name, row.Phase)
 	}
 	return s.run(ctx, kind, name, func(ctx context.Context, op *operation.Op) (string, error) {
 		op.Stage(string(kind), "")
@@ -105,7 +105,14 @@ func (s *Service) power(ctx context.Context, kind operation.Kind, name, desired 
 	}))
 }
 
+// startDomain starts the domain of name, after starting its network if that
+// is inactive, and records it running.
 func (s *Service) startDomain(ctx context.Context, name string) error {
+	if row, err := s.cfg.Store.GetVM(ctx, name); err == nil {
+		if err := s.ensureNetwork(ctx, row.Network); err != nil {
+			return fmt.Errorf("start %q: %w", name, err)
+		}
+	}
 	if err := s.drv.Start(ctx, name); err != nil {
 		return fmt.Errorf("start %q: %w", name, err)
 	}
@@ -158,4 +165,18 @@ func liveState(row store.VM, dom *hypervisor.Domain) string {
 		return api.StateStopped
 	}
 	return row.State
+}
+
+// ensureNetwork starts network when it is defined but inactive (libvirtd
+// started without network autostart), which would otherwise fail a create
+// at its boot stage or a start at once. Without ServiceConfig.Networks it
+// does nothing.
+func (s *Service) ensureNetwork(ctx context.Context, network string) error {
+	if s.cfg.Networks == nil || network == "" {
+		return nil
+	}
+	if _, err := s.cfg.Networks.EnsureActive(ctx, network); err != nil {
+		return fmt.Errorf("network %q: %w", network, err)
+	}
+	return nil
 }

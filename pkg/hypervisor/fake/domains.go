@@ -65,6 +65,12 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	if dom.dom.State == hypervisor.StateRunning || dom.dom.State == hypervisor.StatePaused {
 		return nil
 	}
+	// As libvirt does: a NIC on a known but inactive network fails the start.
+	for _, nic := range dom.spec.NICs {
+		if n, ok := d.networks[nic.Network]; ok && !n.Active {
+			return fmt.Errorf("start %q: network %q is not active", name, nic.Network)
+		}
+	}
 	dom.dom.State = hypervisor.StateRunning
 	d.emitLocked(name, hypervisor.EventStarted, "booted")
 	return nil
