@@ -25,6 +25,10 @@ var (
 	ErrAgentUnavailable = errdefs.New(errdefs.Conflict, "guest agent unavailable")
 	// ErrInvalidSpec: a DomainSpec or NetworkSpec failed validation before any side effect.
 	ErrInvalidSpec = errdefs.New(errdefs.Invalid, "invalid spec")
+	// ErrBadSavedState: a saved state file cannot be restored as gale
+	// expects (not a save image, unfinished, truncated, compressed, or of
+	// a shape gale does not rewrite). Nothing was defined or started.
+	ErrBadSavedState = errdefs.New(errdefs.Invalid, "saved state unusable")
 )
 
 // Accel is the CPU accelerator a domain runs with.
@@ -78,6 +82,8 @@ type Metadata struct {
 	Image string `xml:"image,omitempty"`
 	// Set names the scale set or pool the VM belongs to, if any.
 	Set string `xml:"set,omitempty"`
+	// Parent is the saved parent a clone was restored from, if any.
+	Parent string `xml:"parent,omitempty"`
 	// CreatedAt is when gale defined the domain.
 	CreatedAt time.Time `xml:"created,omitempty"`
 }
@@ -126,6 +132,32 @@ type DomainSpec struct {
 	// CPUModel is the QEMU CPU model under TCG; empty means DefaultTCGCPUModel.
 	// KVM guests always get the host's CPU.
 	CPUModel string
+	// GenID adds a VM generation ID device (<genid/>): a restored clone
+	// gets a new ID, which tells the guest kernel to reseed its random
+	// number generator.
+	GenID    bool
+	Metadata Metadata
+}
+
+// CloneSpec is how a domain restored from a saved state differs from the
+// domain that was saved: everything not named here (size, devices, their
+// order, the guest's memory and CPU state) is the saved domain's.
+type CloneSpec struct {
+	// Name of the new domain; must be free.
+	Name string
+	// UUID of the new domain; generated when empty.
+	UUID string
+	// Disks maps the target device of each of the saved domain's disks
+	// (e.g. "vda") to the file that takes its place. Every disk must be
+	// listed: a clone never writes to its parent's files.
+	Disks map[string]string
+	// MACs are the new MAC addresses of the saved domain's NICs, in order,
+	// one per NIC. The guest keeps using the saved MAC until it is told
+	// otherwise (the NIC's state comes from the saved memory).
+	MACs []string
+	// SerialLog is the host file that receives the clone's serial console.
+	SerialLog string
+	// Metadata replaces the saved domain's gale metadata.
 	Metadata Metadata
 }
 
@@ -284,6 +316,18 @@ type Driver interface {
 	// libvirtd came up without network autostart) and turns its autostart
 	// on. An active network is left as it is; an unknown one is ErrNotFound.
 	StartNetwork(ctx context.Context, name string) error
+
+	// Save writes the state of the running domain name to path, a new file
+	// that must not exist, and stops the domain; it stays defined. On error
+	// the domain keeps running and no file is left at path.
+	Save(ctx context.Context, name, path string) error
+	// Restore makes a new persistent domain from the state saved at
+	// statePath, with the identity of spec, and resumes it where it was
+	// saved. A rewritten copy of the state is written in workDir and
+	// removed before Restore returns; statePath is only read. A state file
+	// Restore cannot use is ErrBadSavedState (wrapped), a taken name
+	// ErrExists; on any error nothing is left defined or running.
+	Restore(ctx context.Context, statePath string, spec CloneSpec, workDir string) error
 
 	// Close releases the connection. The driver is unusable afterwards.
 	Close() error

@@ -121,6 +121,9 @@ func domainXML(spec hypervisor.DomainSpec) (*libvirtxml.Domain, error) {
 			Controllers: []libvirtxml.DomainController{{Type: "usb", Model: "none"}},
 		},
 	}
+	if spec.GenID {
+		dom.GenID = &libvirtxml.DomainGenID{} // libvirt picks the ID
+	}
 	if spec.Firmware == hypervisor.FirmwareUEFI {
 		dom.OS.Firmware = "efi"
 	}

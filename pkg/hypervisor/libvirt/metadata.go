@@ -23,6 +23,7 @@ type metadataXML struct {
 	ID      string `xml:"id,omitempty"`
 	Image   string `xml:"image,omitempty"`
 	Set     string `xml:"set,omitempty"`
+	Parent  string `xml:"parent,omitempty"`
 	Created string `xml:"created,omitempty"`
 }
 
@@ -30,7 +31,7 @@ type metadataXML struct {
 func marshalMetadata(m hypervisor.Metadata) (string, error) {
 	w := metadataXML{
 		XMLName: xml.Name{Space: hypervisor.MetadataNamespace, Local: metadataElement},
-		ID:      m.ID, Image: m.Image, Set: m.Set,
+		ID:      m.ID, Image: m.Image, Set: m.Set, Parent: m.Parent,
 	}
 	if !m.CreatedAt.IsZero() {
 		w.Created = m.CreatedAt.UTC().Format(time.RFC3339Nano)
@@ -72,7 +73,7 @@ func parseMetadata(inner string) (*hypervisor.Metadata, error) {
 		if err := dec.DecodeElement(&w, &start); err != nil {
 			return nil, fmt.Errorf("parse gale metadata: %w", err)
 		}
-		m := &hypervisor.Metadata{ID: w.ID, Image: w.Image, Set: w.Set}
+		m := &hypervisor.Metadata{ID: w.ID, Image: w.Image, Set: w.Set, Parent: w.Parent}
 		if w.Created != "" {
 			t, err := time.Parse(time.RFC3339Nano, w.Created)
 			if err != nil {
