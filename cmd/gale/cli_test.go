@@ -130,7 +130,8 @@ func TestCreateStreamsStages(t *testing.T) {
 		}
 	}
 	want := api.CreateVMRequest{Name: "app", Image: "debian-12", CPUs: 2, MemoryMiB: 1024, DiskBytes: 10 << 30,
-		Network: "lab", UserData: []byte("#cloud-config\npackages: [nginx]\n"), SSHKeys: []string{"ssh-ed25519 AAAA me@host"}}
+		Network: "lab", UserData: []byte("#cloud-config\npackages: [nginx]\n"), SSHKeys: []string{"ssh-ed25519 AAAA me@host"},
+		Clone: api.CloneAuto}
 	if len(f.created) != 1 || !reflect.DeepEqual(f.created[0], want) {
 		t.Fatalf("create request = %+v\nwant %+v", f.created, want)
 	}

@@ -82,6 +82,7 @@ func newApp(d deps) *cli.App {
 		Commands: []*cli.Command{
 			vmCommand(d),
 			networkCommand(),
+			parentCommand(),
 			imageCommand(d),
 			versionCommand(),
 			doctorCommand(),

@@ -138,6 +138,12 @@ func showVM(w io.Writer, vm *api.VM) {
 		ready = seconds(time.Duration(vm.ReadyAfter))
 	}
 	row(w, "Ready after:", ready)
+	switch {
+	case vm.Made == api.MadeClone:
+		row(w, "Made:", "clone of "+vm.Parent)
+	case vm.Made != "":
+		row(w, "Made:", vm.Made)
+	}
 	if vm.Operation != "" {
 		row(w, "Operation:", vm.Operation)
 	}

@@ -30,7 +30,15 @@ EXAMPLES:
    gale vm create web --image debian-12 --cpus 2 --memory 2G --disk 20G
    gale vm create web --image debian-12 --cloud-init cloudinit/web-server.yaml --ssh-key ~/.ssh/id_ed25519.pub
    cat user-data.yaml | gale vm create web --image debian-12 --cloud-init -
-   gale vm create web --image debian-12 --no-wait   # prints the operation id`,
+   gale vm create web --image debian-12 --no-wait   # prints the operation id
+   gale vm create web2 --image debian-12 --cloud-init cloudinit/web-server.yaml --clone always
+
+CLONES: with --clone always, the first VM of a model (image, size, network,
+cloud-init, keys) also saves a parent; every later one is restored from it
+in seconds, then given its own MAC, address, hostname, machine-id and SSH
+host keys. Its cloud-init user-data ran once, in the parent: put what must
+differ per VM in /var/lib/cloud/scripts/per-instance/ (see docs/clones.md).
+"gale vm show" says how a VM was made.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "image", Usage: "image template to create the VM from (see gale image list)"},
 			&cli.IntFlag{Name: "cpus", Usage: "virtual CPUs", DefaultText: "1"},
@@ -44,6 +52,7 @@ EXAMPLES:
 			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long, e.g. 10m (the create goes on in galed)", DefaultText: "no limit"},
 			&cli.BoolFlag{Name: "force", Usage: "skip galed's check that the host has enough memory and disk"},
 			&cli.IntFlag{Name: "ready-port", Usage: "the VM is ready when this guest TCP port accepts connections (images without cloud-init)"},
+			&cli.StringFlag{Name: "clone", Value: api.CloneAuto, Usage: "restore from a saved parent of the same model instead of booting: auto (when one is saved), always (save one first if need be) or never"},
 		},
 		Action: func(c *cli.Context) error {
 			name, err := nameArg(c)
@@ -81,6 +90,12 @@ func createRequest(c *cli.Context, stdin io.Reader, name string) (api.CreateVMRe
 		Network:   c.String("network"),
 		Force:     c.Bool("force"),
 		ReadyPort: c.Int("ready-port"),
+		Clone:     c.String("clone"),
+	}
+	switch req.Clone {
+	case api.CloneAuto, api.CloneAlways, api.CloneNever:
+	default:
+		return req, usageErrorf(c, "--clone %q: want auto, always or never", req.Clone)
 	}
 	if req.Image == "" {
 		return req, usageErrorf(c, "missing --image: gale vm create %s --image debian-12 (gale image list shows the images)", name)

@@ -42,6 +42,8 @@ const (
 	ImageUploadPath     = "/v1/images/upload" // query: the ImportImageRequest fields
 	ImagePrunePath      = "/v1/images/prune"
 	DoctorPath          = "/v1/doctor"
+	ParentsPath         = "/v1/parents"
+	ParentPath          = "/v1/parents/{name}"
 )
 
 // QueryKeepDisk is the boolean query parameter of DELETE /v1/vms/{name}
@@ -103,6 +105,11 @@ type VM struct {
 	ReadyAfter Duration `json:"ready_after,omitempty"`
 	// Operation is the ID of the operation in progress on this VM, if any.
 	Operation string `json:"operation,omitempty"`
+	// Made says how the VM was made: MadeColdBoot or MadeClone ("" when
+	// not recorded: VMs made before gale recorded it, or adopted).
+	Made string `json:"made,omitempty"`
+	// Parent is the saved parent a clone was restored from.
+	Parent string `json:"parent,omitempty"`
 }
 
 // CreateVMRequest is the body of POST /v1/vms.
@@ -120,7 +127,48 @@ type CreateVMRequest struct {
 	ReadyPort int `json:"ready_port,omitempty"`
 	// Force skips the admission check (host memory and disk).
 	Force bool `json:"force,omitempty"`
+	// Clone says whether the VM may be restored from a saved parent of its
+	// model instead of booted: CloneAuto (default), CloneAlways, CloneNever.
+	Clone string `json:"clone,omitempty"`
 }
+
+// Parent is a saved parent: a guest of one VM model booted until ready,
+// then saved, that clones of the model are restored from.
+type Parent struct {
+	Name      string `json:"name"`
+	Image     string `json:"image"`
+	CPUs      int    `json:"cpus"`
+	MemoryMiB int    `json:"memory_mib"`
+	DiskBytes int64  `json:"disk_bytes"`
+	Network   string `json:"network"`
+	// UserData is the SHA-256 of the model's user-data.
+	UserData string `json:"user_data_sha256"`
+	// StateBytes and DiskUsedBytes are what the parent takes on the host's disk.
+	StateBytes    int64     `json:"state_bytes"`
+	DiskUsedBytes int64     `json:"disk_used_bytes"`
+	BuiltAt       time.Time `json:"built_at"`
+	BuildTime     Duration  `json:"build_time"`
+	LastUsed      time.Time `json:"last_used"`
+	Clones        []string  `json:"clones"`
+}
+
+// Values of CreateVMRequest.Clone.
+const (
+	// CloneAuto clones when a parent of the VM's model is already saved,
+	// else boots (and saves no parent).
+	CloneAuto = "auto"
+	// CloneAlways saves a parent of the model first if there is none, then
+	// clones; it boots only when cloning fails (the reason is a stage).
+	CloneAlways = "always"
+	// CloneNever always boots.
+	CloneNever = "never"
+)
+
+// Values of VM.Made.
+const (
+	MadeColdBoot = "cold-boot"
+	MadeClone    = "clone"
+)
 
 // StopVMRequest is the optional body of POST /v1/vms/{name}/stop and restart.
 type StopVMRequest struct {

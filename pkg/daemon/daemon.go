@@ -17,6 +17,7 @@ import (
 	"github.com/galevm/gale/pkg/hypervisor/libvirt"
 	"github.com/galevm/gale/pkg/network"
 	"github.com/galevm/gale/pkg/operation"
+	"github.com/galevm/gale/pkg/parent"
 	"github.com/galevm/gale/pkg/server"
 	"github.com/galevm/gale/pkg/server/httpapi"
 	"github.com/galevm/gale/pkg/store"
@@ -63,7 +64,17 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	ops.SetLogger(log)
 	disks := disk.NewQemuImg(disk.ExecRunner{})
 	engine := &vm.Engine{Driver: drv, Disks: disks, Dir: filepath.Join(cfg.DataDir, "vms"), Log: log}
-	images, err := newImages(cfg, ops, disks, engine, st, log)
+	parents := &parent.Manager{
+		Engine: &vm.Engine{Driver: drv, Disks: disks, Dir: filepath.Join(cfg.DataDir, "parents"), Log: log},
+		Usage:  cloneRecords{st},
+		Log:    log,
+	}
+	// Before reconcile: an interrupted parent build leaves a domain that
+	// is the parent manager's to remove, not a VM to adopt.
+	if err := parents.Clean(ctx); err != nil {
+		log.WithError(err).Warn("clean unfinished parents")
+	}
+	images, err := newImages(cfg, ops, disks, engine, parents, st, log)
 	if err != nil {
 		return err
 	}
@@ -81,6 +92,7 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 		DefaultNetwork: cfg.DefaultNetwork.Name,
 		SSHKeys:        []string{pub},
 		StallTimeout:   cfg.StallTimeout,
+		Parents:        parents,
 		Log:            log,
 	})
 	if err != nil {
@@ -104,7 +116,7 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	}
 	defer os.Remove(cfg.Socket)
 	handler := server.New(server.Config{
-		Services:    []httpapi.Service{svc, nets, images},
+		Services:    []httpapi.Service{svc, nets, images, parentRoutes{parents}},
 		Operations:  svc,
 		Version:     version.Version,
 		Accel:       string(drv.Accel()),

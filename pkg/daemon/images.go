@@ -13,6 +13,7 @@ import (
 	"github.com/galevm/gale/pkg/imageservice"
 	"github.com/galevm/gale/pkg/imagestore"
 	"github.com/galevm/gale/pkg/operation"
+	"github.com/galevm/gale/pkg/parent"
 	"github.com/galevm/gale/pkg/store"
 	"github.com/galevm/gale/pkg/vm"
 )
@@ -21,7 +22,7 @@ import (
 // user's directories, the image store, and the VM rows that say which
 // image file each VM's disk is based on. It clears what a killed galed
 // left in the image work area.
-func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine *vm.Engine, st *store.Store, log *logrus.Logger) (*imageservice.Service, error) {
+func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine *vm.Engine, parents *parent.Manager, st *store.Store, log *logrus.Logger) (*imageservice.Service, error) {
 	maxImage, err := cfg.MaxImageBytes()
 	if err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine 
 		Store:          imagestore.Store{Dir: cfg.ImageDir},
 		Ops:            ops,
 		Disks:          disks,
-		VMs:            vmImages{store: st, engine: engine},
+		VMs:            vmImages{store: st, engine: engine, parents: parents},
 		Limits:         inspect.Limits{MaxVirtualSize: maxImage},
 		MaxImageBytes:  maxImage,
 		MaxUploadBytes: maxImage,
@@ -69,8 +70,9 @@ func newImages(cfg Config, ops *operation.Registry, disks *disk.QemuImg, engine 
 // vmImages gives the image service the VM rows of the store: the image
 // each VM was created from, and where its disk is.
 type vmImages struct {
-	store  *store.Store
-	engine *vm.Engine
+	store   *store.Store
+	engine  *vm.Engine
+	parents *parent.Manager
 }
 
 var _ imageservice.VMRecords = vmImages{}
@@ -84,6 +86,14 @@ func (v vmImages) VMImages(ctx context.Context) ([]imageservice.VMImage, error) 
 	out := make([]imageservice.VMImage, len(rows))
 	for i, r := range rows {
 		out[i] = imageservice.VMImage{VM: r.Name, Image: r.Image, ImagePath: r.ImagePath, DiskPath: v.engine.Paths(r.Name).DiskPath}
+	}
+	// A saved parent's disk is an overlay of its image too.
+	parents, err := v.parents.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parents {
+		out = append(out, imageservice.VMImage{VM: p.Name, Image: p.Image, ImagePath: p.ImagePath})
 	}
 	return out, nil
 }

@@ -42,4 +42,7 @@ var migrations = []string{
 	// the image service finds an image's users without reading every disk.
 	// Rows of VMs created before are '' until the image service records it.
 	`ALTER TABLE vms ADD COLUMN image_path TEXT NOT NULL DEFAULT '';`,
+	// 4: how a VM was made (cold boot or clone) and the parent of a clone.
+	`ALTER TABLE vms ADD COLUMN made TEXT NOT NULL DEFAULT '';
+	ALTER TABLE vms ADD COLUMN parent TEXT NOT NULL DEFAULT '';`,
 }

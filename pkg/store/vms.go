@@ -50,10 +50,21 @@ type VM struct {
 	// an overlay of (its backing file), recorded at create. It is "" for
 	// VMs created before schema 3 until SetVMImagePath records it.
 	ImagePath string
+	// Made says how the VM was made: MadeColdBoot, MadeClone, or "" for
+	// VMs created before schema 4 (all cold boots).
+	Made string
+	// Parent is the saved parent a clone was restored from ("" otherwise).
+	Parent string
 }
 
+// Values of VM.Made (the same as api.MadeColdBoot and api.MadeClone).
+const (
+	MadeColdBoot = "cold-boot"
+	MadeClone    = "clone"
+)
+
 const vmColumns = `name, id, image, cpus, memory_mib, disk_bytes, network, mac, state, desired,
-	user_data, ssh_keys, error, created_at, ready_after_ms, phase, cloud_init, addresses, ready_port, image_path`
+	user_data, ssh_keys, error, created_at, ready_after_ms, phase, cloud_init, addresses, ready_port, image_path, made, parent`
 
 // vmPlaceholders has one ? per column of vmColumns.
 var vmPlaceholders = strings.TrimSuffix(strings.Repeat("?,", strings.Count(vmColumns, ",")+1), ",")
@@ -66,7 +77,7 @@ func vmArgs(v VM) []any {
 		desired = DesiredRunning
 	}
 	return []any{v.Name, v.ID, v.Image, v.CPUs, v.MemoryMiB, v.DiskBytes, v.Network, v.MAC, v.State, desired,
-		v.UserData, string(keys), v.Error, unixNano(v.CreatedAt), v.ReadyAfter.Milliseconds(), v.Phase, v.CloudInit, string(addrs), v.ReadyPort, v.ImagePath}
+		v.UserData, string(keys), v.Error, unixNano(v.CreatedAt), v.ReadyAfter.Milliseconds(), v.Phase, v.CloudInit, string(addrs), v.ReadyPort, v.ImagePath, v.Made, v.Parent}
 }
 
 func nonNil(s []string) []string {
@@ -83,7 +94,7 @@ func scanVM(r scanner) (VM, error) {
 	var keys, addrs string
 	var created, readyMS int64
 	err := r.Scan(&v.Name, &v.ID, &v.Image, &v.CPUs, &v.MemoryMiB, &v.DiskBytes, &v.Network, &v.MAC, &v.State, &v.Desired,
-		&v.UserData, &keys, &v.Error, &created, &readyMS, &v.Phase, &v.CloudInit, &addrs, &v.ReadyPort, &v.ImagePath)
+		&v.UserData, &keys, &v.Error, &created, &readyMS, &v.Phase, &v.CloudInit, &addrs, &v.ReadyPort, &v.ImagePath, &v.Made, &v.Parent)
 	if err != nil {
 		return VM{}, err
 	}

@@ -39,6 +39,14 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 	if err != nil {
 		return api.Operation{}, err
 	}
+	if IsParentName(req.Name) {
+		return api.Operation{}, fmt.Errorf("%w: names beginning with %q are reserved for saved parents", ErrInvalid, ParentNamePrefix)
+	}
+	switch req.Clone {
+	case "", api.CloneAuto, api.CloneAlways, api.CloneNever:
+	default:
+		return api.Operation{}, fmt.Errorf("%w: clone %q: use %s, %s or %s", ErrInvalid, req.Clone, api.CloneAuto, api.CloneAlways, api.CloneNever)
+	}
 	if req.ReadyPort < 0 || req.ReadyPort > 65535 {
 		return api.Operation{}, fmt.Errorf("%w: ready port %d is not a TCP port", ErrInvalid, req.ReadyPort)
 	}
@@ -71,7 +79,7 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 				return "", err
 			}
 		}
-		return s.runCreate(ctx, op, ereq)
+		return s.runCreate(ctx, op, ereq, req.Clone)
 	}, operation.Prepare(func(ctx context.Context, _ *operation.Op) error {
 		if err := s.cfg.Store.InsertVM(ctx, row); err != nil {
 			if errors.Is(err, store.ErrExists) {
@@ -140,10 +148,16 @@ func (s *Service) engineRequest(req api.CreateVMRequest) (CreateRequest, Resolve
 }
 
 // runCreate is the body of a create operation. It returns the failure detail
-// and error the operation ends with.
-func (s *Service) runCreate(ctx context.Context, op *operation.Op, req CreateRequest) (string, error) {
+// and error the operation ends with. It clones when clone mode and a saved
+// parent allow (see runClone), and boots otherwise.
+func (s *Service) runCreate(ctx context.Context, op *operation.Op, req CreateRequest, clone string) (string, error) {
 	name := req.Name
 	req.Progress = func(step string) { op.Stage(step, "") }
+	if p, ok := s.parentFor(ctx, op, req, clone); ok {
+		if detail, err, done := s.runClone(ctx, op, req, p); done {
+			return detail, err
+		}
+	}
 	inst, err := s.cfg.Engine.Create(ctx, req)
 	if err != nil {
 		// The engine has undone its work; the name is free again.
@@ -153,7 +167,7 @@ func (s *Service) runCreate(ctx context.Context, op *operation.Op, req CreateReq
 		return "", err
 	}
 	s.update(name, func(v *store.VM) {
-		v.ID, v.MAC, v.Phase = inst.ID, inst.MAC, store.PhaseNone
+		v.ID, v.MAC, v.Phase, v.Made = inst.ID, inst.MAC, store.PhaseNone, store.MadeColdBoot
 	})
 	return s.awaitReady(ctx, op, name)
 }
@@ -200,17 +214,7 @@ func (s *Service) awaitReady(ctx context.Context, op *operation.Op, name string)
 	if check.Mode == ReadyAgent || check.Mode == ReadyBoot {
 		addrWait = min(addrWait, noCloudInitAddressTimeout)
 	}
-	actx, cancel := context.WithTimeout(ctx, addrWait)
-	addrs, aerr := WaitAddress(actx, s.drv, name)
-	cancel()
-	ips := make([]string, 0, len(addrs))
-	for _, a := range addrs {
-		ips = append(ips, a.IP.String())
-	}
-	if aerr != nil {
-		s.log.WithField("vm", name).WithError(aerr).Warn("no address yet")
-	}
-	op.Stage(StageAddress, strings.Join(ips, " "))
+	ips := s.awaitAddress(ctx, op, name, addrWait)
 	s.update(name, func(v *store.VM) {
 		switch check.Mode {
 		case ReadyCloudInit:
@@ -221,6 +225,23 @@ func (s *Service) awaitReady(ctx context.Context, op *operation.Op, name string)
 		v.State, v.Error, v.ReadyAfter, v.Addresses = api.StateRunning, "", res.DoneAfter, ips
 	})
 	return "", nil
+}
+
+// awaitAddress waits up to timeout for VM name's addresses, reports them
+// as the address stage and returns them; none is logged, not an error.
+func (s *Service) awaitAddress(ctx context.Context, op *operation.Op, name string, timeout time.Duration) []string {
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	addrs, err := WaitAddress(actx, s.drv, name)
+	cancel()
+	ips := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		ips = append(ips, a.IP.String())
+	}
+	if err != nil {
+		s.log.WithField("vm", name).WithError(err).Warn("no address yet")
+	}
+	op.Stage(StageAddress, strings.Join(ips, " "))
+	return ips
 }
 
 // readyCheck is how the create of name decides the VM is ready: a TCP port

@@ -268,6 +268,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 		NICs:       []hypervisor.NIC{{Network: req.Network, MAC: inst.MAC, Model: "virtio"}},
 		SerialLog:  inst.ConsoleLog,
 		GuestAgent: true,
+		// A generation ID lets a clone restored from this domain's saved
+		// state tell its kernel to reseed the random number generator.
+		GenID: true,
 		Metadata: hypervisor.Metadata{
 			ID:        inst.ID,
 			Image:     req.Template.Name,

@@ -70,8 +70,8 @@ func (s *Service) Reconcile(ctx context.Context, opts ReconcileOptions) (Reconci
 		known[r.Name] = true
 	}
 	for _, d := range doms {
-		if d.Metadata == nil || known[d.Name] {
-			continue
+		if d.Metadata == nil || known[d.Name] || IsParentName(d.Name) {
+			continue // parents' domains are the parent manager's
 		}
 		s.act(ctx, d.Name, &rep.Adopted, &rep.Failed, func(ctx context.Context) error {
 			return s.cfg.Store.InsertVM(ctx, adoptedRow(d))
@@ -195,6 +195,9 @@ func adoptedRow(d hypervisor.Domain) store.VM {
 	}
 	if len(d.MACs) > 0 {
 		v.MAC = d.MACs[0]
+	}
+	if d.Metadata.Parent != "" {
+		v.Made, v.Parent = store.MadeClone, d.Metadata.Parent
 	}
 	return v
 }

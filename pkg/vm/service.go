@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -52,10 +53,29 @@ type ServiceConfig struct {
 	StallTimeout time.Duration
 	// AddressTimeout bounds the wait for an address after ready (no address is not an error).
 	AddressTimeout time.Duration
+	// Parents, when set, lets creates restore VMs from saved parents of
+	// their model (pkg/parent) instead of booting them.
+	Parents ParentSource
 	// StartRetries bounds reconcile's attempts to start a VM that should run (default 3).
 	StartRetries int
 	Log          logrus.FieldLogger
 }
+
+// ParentSource finds and builds saved parents of VM models (pkg/parent).
+// A model is a CreateRequest without its Name.
+type ParentSource interface {
+	// Lookup returns the saved parent of req's model, if any; it never builds.
+	Lookup(ctx context.Context, req CreateRequest) (ParentRef, bool, error)
+	// Ensure returns the parent of req's model, building it first if need be.
+	Ensure(ctx context.Context, req CreateRequest, progress func(stage string)) (ParentRef, error)
+}
+
+// ParentNamePrefix begins the names of saved parents and of their domains
+// while they are built; VM names with it are refused.
+const ParentNamePrefix = "gale-parent-"
+
+// IsParentName reports whether name is reserved for a saved parent.
+func IsParentName(name string) bool { return strings.HasPrefix(name, ParentNamePrefix) }
 
 // NetworkStarter starts a network that is defined but not active.
 type NetworkStarter interface {
