@@ -41,6 +41,7 @@ lint: ## gofmt, go vet, go mod tidy leaves no diff
 bench: ## benchmarks (root; writes results to stdout, see docs/benchmarks.md)
 	scripts/bench/run.sh
 	scripts/bench/images.sh
+	scripts/bench/clones.sh
 
 image: ## build the default template (cached by recipe hash)
 	scripts/build-image.sh images/debian-12.yaml
