@@ -7,7 +7,8 @@
 # repository the toolbox scenario serves to guests, compiles the e2e test
 # binaries outside the namespace (the namespace has no network), then runs
 # them inside scripts/testenv.sh, one package at a time (guests run under
-# TCG on small hosts: never boot two suites at once): pkg/vm's engine tests,
+# TCG on small hosts: never boot two suites at once): pkg/saveimage's round
+# trip through libvirtd's save and restore, pkg/vm's engine tests,
 # then the scenarios of pkg/e2e (gale CLI and galed; see pkg/e2e/README.md).
 # One scenario alone: scripts/e2e.sh 'TestE2E/images_hostile'.
 set -euo pipefail
@@ -20,7 +21,7 @@ echo "e2e: template $template"
 
 mkdir -p bin
 make --no-print-directory build >/dev/null
-pkgs=(./pkg/vm ./pkg/e2e)
+pkgs=(./pkg/saveimage ./pkg/vm ./pkg/e2e)
 # A pattern naming pkg/e2e's scenarios would also match pkg/vm's TestE2E*
 # tests (go test matches each level unanchored): run pkg/e2e alone then.
 case $run in TestE2E/*) pkgs=(./pkg/e2e) ;; esac

@@ -1,6 +1,7 @@
 package guestid
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/base64"
 	"fmt"
@@ -17,29 +18,33 @@ import (
 // The script, with `set -eu`, in this order:
 //
 //  1. sets the clock (date -u -s @SECONDS);
-//  2. writes RandomSeed into /dev/urandom and, if /var/lib/systemd
-//     exists, to /var/lib/systemd/random-seed (0600);
-//  3. writes MachineID to /etc/machine-id (0444) and to
-//     /var/lib/dbus/machine-id if that is a regular file, not a symlink;
-//  4. sets the host name: /etc/hostname, `hostname`, whole-word
-//     replacement of the old name (the first line of /etc/hostname) in
-//     /etc/hosts and in cloud-init's data/previous-hostname and
+//  2. reads the old host name (the first line of /etc/hostname), writes
+//     RandomSeed into /dev/urandom, removes the old SSH host keys and
+//     extracts one tar archive (see filesArchive) with /etc/machine-id
+//     (0444), /etc/hostname, /var/lib/systemd/random-seed (0600) and the
+//     new /etc/ssh/ssh_host_*_key[.pub]; writes the machine-id to
+//     /var/lib/dbus/machine-id too if that is a regular file;
+//  3. sets the running host name and replaces the old name, whole words,
+//     in /etc/hosts and in cloud-init's data/previous-hostname and
 //     data/set-hostname, and makes sure /etc/hosts has "127.0.1.1 NAME";
-//  5. replaces every /etc/ssh/ssh_host_*_key[.pub] by HostKeys and reloads
-//     ssh.service (a failure counts only if the unit exists);
-//  6. finds the NIC carrying ParentMAC (or, on a second run, MAC), sets its
-//     MAC (link down, address, up, so the kernel also derives a new IPv6
-//     link-local address), rewrites ParentMAC to MAC in systemd-networkd,
-//     netplan and 70-persistent-net.rules files, flushes the NIC's global
-//     addresses, removes networkd's DHCP leases, restarts
-//     systemd-networkd (whose DHCP DUID derives from the machine-id),
-//     try-restarts systemd-journald and waits up to 30 s for the NIC to be
-//     routable (not waiting long enough only warns);
-//  7. renames cloud-init's instance ParentInstanceID to InstanceID (so a
+//  4. finds the NIC carrying ParentMAC (or, on a second run, MAC), stops
+//     systemd-networkd (and its socket: it must not ask for a lease with
+//     the parent's DHCP identity), sets the NIC's MAC (link down, address,
+//     up, so the kernel also derives a new IPv6 link-local address),
+//     rewrites ParentMAC to MAC in systemd-networkd, netplan and
+//     70-persistent-net.rules files, flushes the NIC's global addresses,
+//     removes networkd's DHCP leases, and queues the start of networkd
+//     (whose DHCP DUID derives from the new machine-id) and a restart of
+//     systemd-journald: DHCP runs while the next steps do;
+//  5. queues a reload of ssh.service for its new host keys (a failure
+//     counts only if the unit exists);
+//  6. renames cloud-init's instance ParentInstanceID to InstanceID (so a
 //     reboot of the clone with its own seed is not a first boot), drops
 //     its cached datasource (obj.pkl) and points instance, data/instance-id,
 //     data/previous-instance-id and the instance-id in status.json,
 //     result.json and /run/cloud-init's instance data at it;
+//  7. waits up to 30 s for the NIC's new IPv4 address (not having one in
+//     time only warns), since hooks may need the network;
 //  8. runs every executable regular file in HookDir, in C-locale order,
 //     with "/" as working directory, appending their output to HookLog,
 //     as cloud-init's scripts_per_instance module does on a first boot:
@@ -95,17 +100,56 @@ func (id *Identity) script(testRoot string) ([]byte, error) {
 	set("MAC_UC", strings.ToUpper(id.MAC))
 	set("MACHINE_ID_B64", b64([]byte(id.MachineID+"\n")))
 	set("SEED_B64", b64(id.RandomSeed))
-	for _, t := range keyTypes {
-		k := id.hostKey(t)
-		v := strings.ToUpper(t)
-		set("KEY_"+v, b64(k.Private))
-		set("KEY_"+v+"_PUB", b64(k.Public))
+	files, err := id.filesArchive()
+	if err != nil {
+		return nil, err
 	}
+	set("FILES_B64", b64(files))
 	set("HOOK_DIR", HookDir)
 	set("HOOK_LOG", HookLog)
 	set("HOOK_FAILED_EXIT", fmt.Sprint(HookFailedExit))
 	b.WriteString(scriptBody)
 	return b.Bytes(), nil
+}
+
+// filesArchive is a tar archive of the files the identity replaces whole:
+// /etc/machine-id, /etc/hostname, the systemd random seed and the SSH host
+// keys, owned by root with their modes. The script extracts it with one
+// tar process: under TCG every process the guest starts costs tens of
+// milliseconds, and writing these files one by one took seconds.
+func (id *Identity) filesArchive() ([]byte, error) {
+	type file struct {
+		name string
+		mode int64
+		data []byte
+	}
+	files := []file{
+		{"etc/machine-id", 0o444, []byte(id.MachineID + "\n")},
+		{"etc/hostname", 0o644, []byte(id.Hostname + "\n")},
+		{"var/lib/systemd/random-seed", 0o600, id.RandomSeed},
+	}
+	for _, t := range keyTypes {
+		k := id.hostKey(t)
+		files = append(files,
+			file{"etc/ssh/ssh_host_" + t + "_key", 0o600, k.Private},
+			file{"etc/ssh/ssh_host_" + t + "_key.pub", 0o644, k.Public})
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: int64(len(f.data)),
+			ModTime: id.Now, Uname: "root", Gname: "root", Format: tar.FormatUSTAR}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, fmt.Errorf("identity files: %w", err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, fmt.Errorf("identity files: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("identity files: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 var (
@@ -122,6 +166,8 @@ export PATH
 umask 022
 STEP=start
 HOOKS_FAILED=0
+NIC=''
+OLD_HOSTNAME=''
 
 # log MESSAGE: one line on standard error, stamped with the guest's uptime.
 log() {
@@ -178,15 +224,6 @@ put() {
 	mv -f "$_tmp" "$1"
 }
 
-# puttext FILE MODE LINE: replaces FILE by LINE and a newline, atomically.
-puttext() {
-	_tmp="$1.gale-new"
-	rm -f "$_tmp"
-	printf '%s\n' "$3" >"$_tmp"
-	chmod "$2" "$_tmp"
-	mv -f "$_tmp" "$1"
-}
-
 # find_if MAC: prints the name of the network interface carrying MAC,
 # preferring a device-backed one; fails if there is none.
 find_if() {
@@ -220,17 +257,18 @@ set_clock() {
 	sys date -u -s "@$NOW" >&2
 }
 
-set_random() {
-	step "seeding the kernel random pool"
-	printf '%s' "$SEED_B64" | base64 -d >"$R/dev/urandom"
-	if [ -d "$R/var/lib/systemd" ]; then
-		put "$R/var/lib/systemd/random-seed" 600 "$SEED_B64"
+# set_files writes /etc/machine-id, /etc/hostname, the systemd random seed
+# and the SSH host keys from FILES_B64 (a tar archive) in one tar process,
+# after reading the old host name, and feeds the seed to the kernel.
+set_files() {
+	step "writing the machine-id, host name, random seed and SSH host keys"
+	OLD_HOSTNAME=''
+	if [ -f "$R/etc/hostname" ]; then
+		OLD_HOSTNAME=$(sed -n -e '/^[[:space:]]*#/d' -e 's/[[:space:]]//g' -e '/./{p;q;}' "$R/etc/hostname")
 	fi
-}
-
-set_machine_id() {
-	step "setting the machine-id"
-	put "$R/etc/machine-id" 444 "$MACHINE_ID_B64"
+	printf '%s' "$SEED_B64" | base64 -d >"$R/dev/urandom"
+	rm -f "$R"/etc/ssh/ssh_host_*_key "$R"/etc/ssh/ssh_host_*_key.pub
+	printf '%s' "$FILES_B64" | base64 -d | tar -x -p -f - -C "$R/"
 	_f="$R/var/lib/dbus/machine-id"
 	if [ -f "$_f" ] && [ ! -L "$_f" ]; then
 		put "$_f" 444 "$MACHINE_ID_B64"
@@ -239,11 +277,7 @@ set_machine_id() {
 
 set_hostname() {
 	step "setting the host name to $NEW_HOSTNAME"
-	_old=''
-	if [ -f "$R/etc/hostname" ]; then
-		_old=$(sed -n -e '/^[[:space:]]*#/d' -e 's/[[:space:]]//g' -e '/./{p;q;}' "$R/etc/hostname")
-	fi
-	puttext "$R/etc/hostname" 644 "$NEW_HOSTNAME"
+	_old=$OLD_HOSTNAME
 	if have hostname; then
 		sys hostname "$NEW_HOSTNAME"
 	else
@@ -279,18 +313,11 @@ set_hostname() {
 	fi
 }
 
-set_ssh_keys() {
-	step "replacing the SSH host keys"
-	rm -f "$R"/etc/ssh/ssh_host_*_key "$R"/etc/ssh/ssh_host_*_key.pub
-	mkdir -p "$R/etc/ssh"
-	put "$R/etc/ssh/ssh_host_ed25519_key" 600 "$KEY_ED25519"
-	put "$R/etc/ssh/ssh_host_ed25519_key.pub" 644 "$KEY_ED25519_PUB"
-	put "$R/etc/ssh/ssh_host_ecdsa_key" 600 "$KEY_ECDSA"
-	put "$R/etc/ssh/ssh_host_ecdsa_key.pub" 644 "$KEY_ECDSA_PUB"
-	put "$R/etc/ssh/ssh_host_rsa_key" 600 "$KEY_RSA"
-	put "$R/etc/ssh/ssh_host_rsa_key.pub" 644 "$KEY_RSA_PUB"
+# reload_ssh queues a reload of sshd, which set_files gave new host keys.
+reload_ssh() {
+	step "reloading sshd for its new host keys"
 	if have systemctl; then
-		if sys systemctl try-reload-or-restart ssh.service >&2; then
+		if sys systemctl --no-block try-reload-or-restart ssh.service >&2; then
 			:
 		elif [ "$(systemctl show -p LoadState --value ssh.service 2>/dev/null || true)" = not-found ]; then
 			log "ssh.service is not installed; nothing to reload"
@@ -319,6 +346,11 @@ set_nic() {
 				-exec sed -i -e "s/$PARENT_MAC/$MAC/g" -e "s/$PARENT_MAC_UC/$MAC_UC/g" -e "s/$PARENT_MAC/$MAC/gI" {} + >&2
 		fi
 	done
+	# networkd must not see the link change with its old DHCP identity
+	# (it would ask for a lease as the parent): stopped first, socket too.
+	if have systemctl; then
+		sys systemctl stop systemd-networkd.socket systemd-networkd.service
+	fi
 	rm -f "$R"/run/systemd/netif/leases/*
 	if [ "$_set" = 1 ]; then
 		sys ip link set dev "$_if" down
@@ -331,17 +363,31 @@ set_nic() {
 	sys ip -4 addr flush dev "$_if" scope global
 	sys ip -6 addr flush dev "$_if" scope global
 	if have systemctl; then
-		sys systemctl restart systemd-networkd.service
-		sys systemctl try-restart systemd-journald.service
-		for _w in /usr/lib/systemd/systemd-networkd-wait-online /lib/systemd/systemd-networkd-wait-online; do
-			if [ -x "$R$_w" ]; then
-				if ! sys "$_w" --interface="$_if" --operational-state=routable --timeout=30 >&2; then
-					log "warning: $_if is not routable yet"
-				fi
-				break
-			fi
-		done
+		sys systemctl --no-block start systemd-networkd.socket systemd-networkd.service
+		sys systemctl --no-block try-restart systemd-journald.service
 	fi
+	NIC=$_if
+}
+
+# wait_network waits (up to 30 s) until the NIC set_nic moved has a global
+# IPv4 address again (its new lease): hooks may need the network, as they
+# have it on a first boot. Not getting one in time only warns.
+wait_network() {
+	step "waiting for $NIC to take its lease"
+	if [ "$TESTROOT" = 1 ]; then
+		sys wait-for-address "$NIC"
+		return 0
+	fi
+	_i=0
+	while [ "$_i" -lt 150 ]; do
+		if [ -n "$(ip -4 -o addr show dev "$NIC" scope global 2>/dev/null)" ]; then
+			log "$NIC has its address"
+			return 0
+		fi
+		sleep 0.2
+		_i=$((_i + 1))
+	done
+	log "warning: $NIC has no address after 30 s"
 }
 
 set_cloud_instance() {
@@ -367,15 +413,19 @@ set_cloud_instance() {
 	rm -f "$_new/obj.pkl"
 	ln -sfn "$_new" "$_ci/instance"
 	mkdir -p "$_ci/data"
-	puttext "$_ci/data/instance-id" 644 "$NEW_IID"
-	puttext "$_ci/data/previous-instance-id" 644 "$NEW_IID"
+	printf '%s\n' "$NEW_IID" >"$_ci/data/instance-id"
+	printf '%s\n' "$NEW_IID" >"$_ci/data/previous-instance-id"
+	set --
 	for _f in "$_ci/data/status.json" "$_ci/data/result.json" \
 		"$R/run/cloud-init/instance-data.json" "$R/run/cloud-init/instance-data-sensitive.json" \
 		"$R/run/cloud-init/.instance-id"; do
 		if [ -f "$_f" ] && [ ! -L "$_f" ]; then
-			sed -i -E -e ':a' -e "s/(^|[^A-Za-z0-9._-])$PARENT_IID_RE([^A-Za-z0-9._-]|\$)/\\1$NEW_IID\\2/" -e 'ta' "$_f"
+			set -- "$@" "$_f"
 		fi
 	done
+	if [ "$#" -gt 0 ]; then
+		sed -i -E -e ':a' -e "s/(^|[^A-Za-z0-9._-])$PARENT_IID_RE([^A-Za-z0-9._-]|\$)/\\1$NEW_IID\\2/" -e 'ta' "$@"
+	fi
 }
 
 # hook_names prints the executable regular files in the hook directory, one
@@ -436,12 +486,12 @@ EOF
 main() {
 	trap on_exit EXIT
 	set_clock
-	set_random
-	set_machine_id
+	set_files
 	set_hostname
-	set_ssh_keys
 	set_nic
+	reload_ssh
 	set_cloud_instance
+	wait_network
 	run_hooks
 	STEP=done
 	echo "gale-clone: done"

@@ -48,9 +48,13 @@ func TestScriptNoRawSecrets(t *testing.T) {
 				t.Fatalf("script contains a line of the %s private key", k.Type)
 			}
 		}
-		if !bytes.Contains(s, []byte("'"+b64(k.Private)+"'")) || !bytes.Contains(s, []byte("'"+b64(k.Public)+"'")) {
-			t.Errorf("script lacks the base64 %s key", k.Type)
-		}
+	}
+	files, err := id.filesArchive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(s, []byte("'"+b64(files)+"'")) {
+		t.Error("script lacks the base64-encoded archive of the identity files")
 	}
 	if !bytes.HasPrefix(s, []byte("#!/bin/sh\n")) || !bytes.Contains(s, []byte("\nset -eu\n")) {
 		t.Error("script does not start with #!/bin/sh and set -eu")
@@ -286,19 +290,20 @@ func testScriptRuns(t *testing.T, shell []string) {
 		t.Errorf("stdout %q", stdout)
 	}
 
-	// 1, 6 and 8: the order of what changes the running system.
+	// 1, 4, 5, 6, 8 and 9: the order of what changes the running system.
 	wantLines(t, "commands.log", r.commands(), []string{
 		fmt.Sprintf("date -u -s @%d", testNow.Unix()),
 		"hostname " + testHostname,
-		"systemctl try-reload-or-restart ssh.service",
+		"systemctl stop systemd-networkd.socket systemd-networkd.service",
 		"ip link set dev ens3 down",
 		"ip link set dev ens3 address " + testMAC,
 		"ip link set dev ens3 up",
 		"ip -4 addr flush dev ens3 scope global",
 		"ip -6 addr flush dev ens3 scope global",
-		"systemctl restart systemd-networkd.service",
-		"systemctl try-restart systemd-journald.service",
-		"/usr/lib/systemd/systemd-networkd-wait-online --interface=ens3 --operational-state=routable --timeout=30",
+		"systemctl --no-block start systemd-networkd.socket systemd-networkd.service",
+		"systemctl --no-block try-restart systemd-journald.service",
+		"systemctl --no-block try-reload-or-restart ssh.service",
+		"wait-for-address ens3",
 		"hook .hidden",
 		"hook 10",
 		"hook B",
@@ -512,7 +517,7 @@ func TestScriptFailures(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() == 0 || ee.ExitCode() == HookFailedExit {
 			t.Fatalf("exit: %v\n%s", err, out)
 		}
-		if !strings.Contains(string(out), "failed in step: seeding the kernel random pool (status 3)") {
+		if !strings.Contains(string(out), "failed in step: writing the machine-id, host name, random seed and SSH host keys (status 3)") {
 			t.Errorf("output:\n%s", out)
 		}
 	})

@@ -1,14 +1,14 @@
-//go:build libvirt_integration
+//go:build e2e
 
 package saveimage
 
-// TestLibvirtRoundTrip runs against a real libvirtd: it saves a tiny
+// TestE2ESaveRestoreRoundTrip runs against a real libvirtd: it saves a tiny
 // diskless domain with virDomainSaveFlags, checks that Open understands the
 // result, rewrites it under a new name and UUID and restores the copy.
 //
 // Run it with, for example:
 //
-//	sudo LIBVIRT_DEFAULT_URI=qemu:///system go test -tags libvirt_integration -run TestLibvirtRoundTrip -v ./pkg/saveimage/
+//	sudo LIBVIRT_DEFAULT_URI=qemu:///system go test -tags e2e -run TestE2ESaveRestoreRoundTrip -v ./pkg/saveimage/   (scripts/e2e.sh runs it in the test environment)
 //
 // libvirtd must be local (the save file is a path on this host) and the test
 // must be able to read the file libvirt writes: run it as root with
@@ -63,7 +63,7 @@ func cleanupDomain(t *testing.T, conn *libvirt.Connect, name string) {
 	})
 }
 
-func TestLibvirtRoundTrip(t *testing.T) {
+func TestE2ESaveRestoreRoundTrip(t *testing.T) {
 	if os.Getenv("LIBVIRT_DEFAULT_URI") == "" {
 		t.Skip("LIBVIRT_DEFAULT_URI not set: no libvirtd to test against")
 	}

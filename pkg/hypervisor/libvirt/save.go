@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	lv "libvirt.org/go/libvirt"
@@ -50,12 +51,14 @@ func (d *Driver) Restore(ctx context.Context, statePath string, spec hypervisor.
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	copyPath := filepath.Join(workDir, ".restore-"+spec.Name+".sav")
+	start := time.Now()
 	if err := saveimage.Rewrite(ctx, statePath, copyPath, []byte(doc)); err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 		return fmt.Errorf("%s: %w: %w", op, hypervisor.ErrBadSavedState, err)
 	}
+	rewritten := time.Since(start)
 	defer func() {
 		if rerr := os.Remove(copyPath); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 			err = fmt.Errorf("%s: remove state copy: %w", op, rerr)
@@ -86,6 +89,7 @@ func (d *Driver) Restore(ctx context.Context, statePath string, spec hypervisor.
 	if err != nil {
 		return wrapErr(op, err)
 	}
-	d.log.WithFields(logrus.Fields{"vm": spec.Name, "op": "restore", "from": statePath}).Debug("domain restored")
+	d.log.WithFields(logrus.Fields{"vm": spec.Name, "op": "restore", "from": statePath,
+		"rewrite": rewritten.Round(time.Millisecond), "took": time.Since(start).Round(time.Millisecond)}).Debug("domain restored")
 	return nil
 }
