@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/galevm/gale/pkg/api"
 )
 
 func completionCommand() *cli.Command {
@@ -81,7 +83,22 @@ _PROG_complete() {
 compdef _PROG_complete PROG
 `
 
-// completeNames makes `gale vm` and `gale image` subcommands that take a
+// lister returns the names of what list returns, or none on error.
+func lister[T any](list func(*cli.Context) ([]T, error), name func(T) string) func(*cli.Context) []string {
+	return func(c *cli.Context) []string {
+		items, err := list(c)
+		if err != nil {
+			return nil
+		}
+		names := make([]string, 0, len(items))
+		for _, it := range items {
+			names = append(names, name(it))
+		}
+		return names
+	}
+}
+
+// completeNames makes `gale vm`, `gale image` and `gale parent` subcommands that take a
 // NAME complete it from galed (VM names, image names) when the shell asks
 // (--generate-bash-completion); flags still complete as before. Nothing is
 // printed when galed cannot be reached.
@@ -90,29 +107,11 @@ func completeNames(cmds []*cli.Command) {
 		var list func(c *cli.Context) []string
 		switch group.Name {
 		case "vm":
-			list = func(c *cli.Context) []string {
-				vms, err := clientFrom(c).ListVMs(c.Context)
-				if err != nil {
-					return nil
-				}
-				names := make([]string, 0, len(vms))
-				for _, v := range vms {
-					names = append(names, v.Name)
-				}
-				return names
-			}
+			list = lister(func(c *cli.Context) ([]api.VM, error) { return clientFrom(c).ListVMs(c.Context) }, func(v api.VM) string { return v.Name })
 		case "image":
-			list = func(c *cli.Context) []string {
-				images, err := clientFrom(c).ListImages(c.Context)
-				if err != nil {
-					return nil
-				}
-				names := make([]string, 0, len(images))
-				for _, im := range images {
-					names = append(names, im.Name)
-				}
-				return names
-			}
+			list = lister(func(c *cli.Context) ([]api.Image, error) { return clientFrom(c).ListImages(c.Context) }, func(i api.Image) string { return i.Name })
+		case "parent":
+			list = lister(func(c *cli.Context) ([]api.Parent, error) { return clientFrom(c).ListParents(c.Context) }, func(p api.Parent) string { return p.Name })
 		default:
 			continue
 		}

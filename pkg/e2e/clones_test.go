@@ -101,6 +101,11 @@ func clonesPair(s *S) {
 	// A reboot of a clone is not a first boot: same identity, same keys.
 	s.Expect("vm restart c2", 0, "vm", "restart", "c2")
 	s.Expect("vm wait c2", 0, "vm", "wait", "c2", "--timeout", "5m")
+	// vm wait knows the domain runs; the guest is still booting.
+	back := Eventually(4*time.Minute, 3*time.Second, func() bool {
+		return s.Gale("vm", "exec", "c2", "--", "test", "-e", "/run/cloud-init/result.json").Code == 0
+	})
+	s.Check(back, "c2 did not come back from its reboot within 4 minutes")
 	after := s.identityOf("c2")
 	s.Check(after.HostKey == b.HostKey && after.MachineID == b.MachineID && after.Hostname == "c2", "c2 after a reboot: %+v, before %+v", after, b)
 	s.Check(strings.Contains(after.Page, "Hello from c2"), "c2's page after a reboot: %q", after.Page)

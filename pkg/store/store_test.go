@@ -63,7 +63,7 @@ func TestVMRows(t *testing.T) {
 		Network: "n", MAC: "52:54:00:00:00:01", State: "creating", Desired: DesiredRunning,
 		UserData: []byte("#cloud-config\n"), SSHKeys: []string{"ssh-ed25519 AAAA x"}, CreatedAt: created,
 		ReadyAfter: 1500 * time.Millisecond, Phase: PhaseCreating, CloudInit: "pending", Addresses: []string{"10.0.0.2"},
-		ReadyPort: 8080, ImagePath: "/var/lib/gale/images/debian-12.qcow2"}
+		ReadyPort: 8080, ImagePath: "/var/lib/gale/images/debian-12.qcow2", Made: MadeClone, Parent: "gale-parent-0123456789ab"}
 	tests := []struct {
 		name string
 		do   func() error
@@ -78,7 +78,8 @@ func TestVMRows(t *testing.T) {
 			}
 			if got.ID != full.ID || got.CPUs != 2 || string(got.UserData) != string(full.UserData) ||
 				len(got.SSHKeys) != 1 || !got.CreatedAt.Equal(created) || got.ReadyAfter != full.ReadyAfter ||
-				got.Phase != PhaseCreating || got.Addresses[0] != "10.0.0.2" || got.ReadyPort != 8080 || got.ImagePath != full.ImagePath {
+				got.Phase != PhaseCreating || got.Addresses[0] != "10.0.0.2" || got.ReadyPort != 8080 || got.ImagePath != full.ImagePath ||
+				got.Made != MadeClone || got.Parent != full.Parent {
 				return errors.New("round trip mismatch")
 			}
 			return nil

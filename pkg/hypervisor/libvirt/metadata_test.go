@@ -13,6 +13,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 		in   hypervisor.Metadata
 	}{
 		{"full", hypervisor.Metadata{ID: "vm-1", Image: "debian-12", Set: "web", CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}},
+		{"clone", hypervisor.Metadata{ID: "vm-2", Image: "debian-12", Parent: "gale-parent-0123456789ab"}},
 		{"id only", hypervisor.Metadata{ID: "vm-2"}},
 		{"escaping", hypervisor.Metadata{ID: "a<b>&\"c\""}},
 		{"empty", hypervisor.Metadata{}},
