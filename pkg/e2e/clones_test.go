@@ -89,6 +89,9 @@ func clonesPair(s *S) {
 	s.Check(a.MachineID != b.MachineID && len(a.MachineID) == 32, "machine-ids %q %q", a.MachineID, b.MachineID)
 	s.Check(a.HostKey != b.HostKey && a.HostKey != "", "SSH host keys are the same: %q", a.HostKey)
 	s.Check(strings.Contains(a.Page, "Hello from c1") && strings.Contains(b.Page, "Hello from c2"), "pages: %q %q", a.Page, b.Page)
+	// sshd serves the new host key, not the parent's.
+	scan := s.Host("ssh-keyscan", "-T", "10", "-t", "ed25519", b.IP)
+	s.Check(strings.Contains(scan.Stdout, b.HostKey), "sshd of c2 offers another host key than its file's: %s", scan)
 	guestMAC := s.guest("c2", "NIC MAC", "cat /sys/class/net/*/address | grep -v 00:00:00:00:00:00")
 	s.Check(strings.EqualFold(guestMAC, b.MAC), "c2's NIC carries %q, gale recorded %q", guestMAC, b.MAC)
 	clock, _ := strconv.ParseInt(s.guest("c2", "clock", "date +%s"), 10, 64)

@@ -119,6 +119,7 @@ func newFakeRoot(t *testing.T) *fakeRoot {
 		"# gale-parent-x gale-parent-x\n"+
 		"::1 localhost ip6-localhost\n", 0o644)
 	r.write("etc/ssh/sshd_config", "PermitRootLogin no\n", 0o644)
+	r.write("run/sshd.pid", "4242\n", 0o644)
 	for _, k := range []string{"dsa", "ecdsa", "ed25519", "rsa"} {
 		r.write("etc/ssh/ssh_host_"+k+"_key", "old "+k+"\n", 0o600)
 		r.write("etc/ssh/ssh_host_"+k+"_key.pub", "old "+k+" pub\n", 0o644)
@@ -300,9 +301,8 @@ func testScriptRuns(t *testing.T, shell []string) {
 		"ip link set dev ens3 up",
 		"ip -4 addr flush dev ens3 scope global",
 		"ip -6 addr flush dev ens3 scope global",
-		"systemctl --no-block start systemd-networkd.socket systemd-networkd.service",
-		"systemctl --no-block try-restart systemd-journald.service",
-		"systemctl --no-block try-reload-or-restart ssh.service",
+		"systemctl --no-block restart systemd-networkd.socket systemd-networkd.service systemd-journald.service",
+		"kill -HUP 4242",
 		"wait-for-address ens3",
 		"hook .hidden",
 		"hook 10",

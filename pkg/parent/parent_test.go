@@ -42,7 +42,7 @@ func (g *readyGuest) exec(_ context.Context, _ string, req hypervisor.ExecReques
 		return hypervisor.ExecResult{Stdout: []byte(`{"v1":{"init-local":{"start":1},"init":{"start":2},"modules-config":{"start":3},"modules-final":{"start":4}}}`)}, nil
 	case "/run/cloud-init/result.json":
 		return hypervisor.ExecResult{Stdout: []byte(`{"v1":{"datasource":"NoCloud","errors":[]}}`)}, nil
-	case "sync && echo 3 > /proc/sys/vm/drop_caches":
+	case settleScript:
 		g.drops++
 	}
 	return hypervisor.ExecResult{}, nil
