@@ -77,16 +77,9 @@ func (e *Engine) Clone(ctx context.Context, req CreateRequest, p ParentRef) (_ I
 			_ = r.Fail()
 		}
 	}()
-	if err := os.MkdirAll(e.Dir, 0o755); err != nil {
-		return Instance{}, fmt.Errorf("create vm directory root: %w", err)
+	if err := e.claimDir(inst, r); err != nil {
+		return Instance{}, err
 	}
-	if err := os.Mkdir(inst.Dir, 0o755); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return Instance{}, fmt.Errorf("%w: %s exists", ErrExists, inst.Dir)
-		}
-		return Instance{}, fmt.Errorf("create vm directory: %w", err)
-	}
-	r.Add(func() error { return os.RemoveAll(inst.Dir) })
 
 	if err := req.step(ctx, StepDisk); err != nil {
 		return Instance{}, err

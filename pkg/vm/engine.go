@@ -224,17 +224,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 		}
 	}()
 
-	// The directory is the name's claim on disk: Mkdir fails if it exists.
-	if err := os.MkdirAll(e.Dir, 0o755); err != nil {
-		return Instance{}, fmt.Errorf("create vm directory root: %w", err)
+	if err := e.claimDir(inst, r); err != nil {
+		return Instance{}, err
 	}
-	if err := os.Mkdir(inst.Dir, 0o755); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return Instance{}, fmt.Errorf("%w: %s exists", ErrExists, inst.Dir)
-		}
-		return Instance{}, fmt.Errorf("create vm directory: %w", err)
-	}
-	r.Add(func() error { return os.RemoveAll(inst.Dir) })
 
 	if err := req.step(ctx, StepDisk); err != nil {
 		return Instance{}, err
@@ -299,6 +291,22 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ Instance, err
 	log.WithField("op", "start").Info("vm started")
 	r.Success()
 	return inst, nil
+}
+
+// claimDir makes the VM's directory, its claim on the name on disk (Mkdir
+// fails if it exists: ErrExists), and adds its removal to r.
+func (e *Engine) claimDir(inst Instance, r *revert.Reverter) error {
+	if err := os.MkdirAll(e.Dir, 0o755); err != nil {
+		return fmt.Errorf("create vm directory root: %w", err)
+	}
+	if err := os.Mkdir(inst.Dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%w: %s exists", ErrExists, inst.Dir)
+		}
+		return fmt.Errorf("create vm directory: %w", err)
+	}
+	r.Add(func() error { return os.RemoveAll(inst.Dir) })
+	return nil
 }
 
 // removeDomain forces the domain off, releases its DHCP leases and undefines

@@ -38,10 +38,7 @@ func (d *Driver) Define(ctx context.Context, spec hypervisor.DomainSpec) error {
 		return fmt.Errorf("%s: marshal XML: %w", op, err)
 	}
 	err = d.with(ctx, func(c *lv.Connect) error {
-		if dom, err := c.LookupDomainByName(spec.Name); err == nil {
-			_ = dom.Free()
-			return fmt.Errorf("domain %q: %w", spec.Name, hypervisor.ErrExists)
-		} else if !isCode(err, lv.ERR_NO_DOMAIN) {
+		if err := refuseTaken(c, spec.Name); err != nil {
 			return err
 		}
 		dom, err := c.DomainDefineXMLFlags(doc, 0)
@@ -208,4 +205,18 @@ func (d *Driver) Undefine(ctx context.Context, name string) error {
 		return err
 	})
 	return wrapErr(fmt.Sprintf("undefine domain %q", name), err)
+}
+
+// refuseTaken returns hypervisor.ErrExists (wrapped) when a domain named
+// name is defined: DefineXML would silently redefine it.
+func refuseTaken(c *lv.Connect, name string) error {
+	dom, err := c.LookupDomainByName(name)
+	if err == nil {
+		_ = dom.Free()
+		return fmt.Errorf("domain %q: %w", name, hypervisor.ErrExists)
+	}
+	if !isCode(err, lv.ERR_NO_DOMAIN) {
+		return err
+	}
+	return nil
 }

@@ -65,10 +65,7 @@ func (d *Driver) Restore(ctx context.Context, statePath string, spec hypervisor.
 		}
 	}()
 	err = d.with(ctx, func(c *lv.Connect) error {
-		if dom, err := c.LookupDomainByName(spec.Name); err == nil {
-			_ = dom.Free()
-			return fmt.Errorf("domain %q: %w", spec.Name, hypervisor.ErrExists)
-		} else if !isCode(err, lv.ERR_NO_DOMAIN) {
+		if err := refuseTaken(c, spec.Name); err != nil {
 			return err
 		}
 		dom, err := c.DomainDefineXMLFlags(doc, 0)
