@@ -219,3 +219,28 @@ func TestProvisionReturnsAReadyClone(t *testing.T) {
 		t.Fatalf("a second Provision of the name = %v, want ErrExists", err)
 	}
 }
+
+// TestUEFIModelsAreBooted: a UEFI guest is never cloned (its variable store
+// is the domain's own); the create says so and boots.
+func TestUEFIModelsAreBooted(t *testing.T) {
+	h, p := newCloneHarness(t)
+	tmpl := h.cfg.Images.(stubImages).tmpl
+	tmpl.Firmware = hypervisor.FirmwareUEFI
+	h.cfg.Images = stubImages{tmpl}
+	h.svc = h.newService(t)
+	op, err := h.svc.Create(context.Background(), api.CreateVMRequest{Name: "web", Image: "debian-12", Clone: api.CloneAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, evs := h.wait(t, op)
+	vm, _ := h.svc.Get(context.Background(), "web")
+	var reason string
+	for _, e := range evs {
+		if e.Stage == StageCloneFallback {
+			reason = e.Message
+		}
+	}
+	if done.Status != api.OpSucceeded || vm.Made != api.MadeColdBoot || p.ensured != 0 || !strings.Contains(reason, "UEFI") {
+		t.Fatalf("op %+v, vm %+v, ensured %d, reason %q", done, vm, p.ensured, reason)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/store"
 )
@@ -27,6 +28,14 @@ func (s *Service) parentFor(ctx context.Context, op *operation.Op, req CreateReq
 	if mode == api.CloneNever || s.cfg.Parents == nil {
 		if mode == api.CloneAlways {
 			op.Stage(StageCloneFallback, "this galed keeps no saved parents")
+		}
+		return ParentRef{}, false
+	}
+	// A UEFI guest's variable store is a per-domain file a clone would
+	// share or lose.
+	if req.Template.Firmware == hypervisor.FirmwareUEFI {
+		if mode == api.CloneAlways {
+			op.Stage(StageCloneFallback, "UEFI guests are not cloned")
 		}
 		return ParentRef{}, false
 	}
