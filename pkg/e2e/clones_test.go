@@ -253,4 +253,8 @@ func clonesModelChange(s *S) {
 	s.Expect("delete c2", 0, "vm", "delete", "c2")
 	s.Expect("delete the first parent once unused", 0, "parent", "delete", first)
 	s.Check(!Exists(filepath.Join(s.parentsDir(), first)), "files of parent %s left", first)
+	// Leave no parent for the image scenarios: a parent uses its image.
+	s.Expect("delete the second parent", 0, "parent", "delete", v.Parent)
+	ps = decode[[]api.Parent](s, s.Must("parent", "list", "-o", "json"))
+	s.Check(len(ps) == 0, "parents left: %+v", ps)
 }
