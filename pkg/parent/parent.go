@@ -226,23 +226,14 @@ func withDefaults(req vm.CreateRequest) vm.CreateRequest {
 	return req
 }
 
-// settleScript runs in a parent just before its save. It drops the
-// guest's clean caches (what is dropped is read again from each clone's own
-// disk and seed, never stale data from the parent's), then fills the free
-// memory with zeros once, in a tmpfs sized to what is available less a
-// margin, and frees it: QEMU's stream skips zero pages, so the state file,
-// the page cache it takes and each clone's restore shrink to the memory the
-// guest really uses. A failed fill only costs a bigger state.
-const settleScript = `set -u
-sync && echo 3 > /proc/sys/vm/drop_caches || exit 1
-avail=$(awk '/^MemAvailable:/ {print int($2 / 1024) - 128}' /proc/meminfo)
-if [ "${avail:-0}" -gt 0 ] && mkdir -p /run/gale-zero && mount -t tmpfs -o size="${avail}m" gale-zero /run/gale-zero; then
-	dd if=/dev/zero of=/run/gale-zero/fill bs=1M count="$avail" 2>/dev/null
-	umount /run/gale-zero
-	rmdir /run/gale-zero
-fi
-exit 0
-`
+// settleScript runs in a parent just before its save: it drops the
+// guest's clean caches, so the state file holds less, and what is dropped
+// is read again from each clone's own disk and seed, never stale data
+// from the parent's. (Filling the free memory with zeros as well, which
+// QEMU's stream skips, made the web-server model's state 186 MB instead of
+// 253 MB but cost about 40 s of emulated memset per parent and did not
+// make restores faster: see docs/benchmarks.md.)
+const settleScript = "sync && echo 3 > /proc/sys/vm/drop_caches"
 
 // build boots, waits for and saves the parent of req's model.
 func (m *Manager) build(ctx context.Context, req vm.CreateRequest, key string, progress func(string)) (_ vm.ParentRef, err error) {
