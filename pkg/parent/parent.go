@@ -430,20 +430,30 @@ func (m *Manager) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
-// Prune removes parents nothing uses: no clones, and either their image
-// file is gone (the model's image was rebuilt or deleted) or they are
-// beyond the keep most recently used. It returns the names removed.
+// Prune removes parents nothing uses: parents without clones that are
+// stale (their image file is gone, or a parent built later for the same
+// image name uses another file of it: the image was rebuilt or pulled
+// again) or beyond the keep most recently used. It returns the names
+// removed.
 func (m *Manager) Prune(ctx context.Context, keep int) ([]string, error) {
 	infos, err := m.List(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// The image file of the latest parent of each image name.
+	latest := map[string]Record{}
+	for _, p := range infos {
+		if l, ok := latest[p.Image]; !ok || p.BuiltAt.After(l.BuiltAt) {
+			latest[p.Image] = p.Record
+		}
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].LastUsed.After(infos[j].LastUsed) })
 	var removed []string
 	kept := 0
 	for _, p := range infos {
 		_, imgErr := os.Stat(p.ImagePath)
-		if imgErr == nil && kept < keep {
+		stale := imgErr != nil || p.ImagePath != latest[p.Image].ImagePath
+		if !stale && kept < keep {
 			kept++
 			continue
 		}

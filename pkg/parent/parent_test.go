@@ -225,6 +225,46 @@ func TestCleanRemovesUnfinishedBuilds(t *testing.T) {
 	}
 }
 
+// TestPruneRemovesParentsOfRebuiltImages: when an image is rebuilt (a new
+// file for the same name), the parent of the old file goes once it has no
+// clones, even while the old file is still there.
+func TestPruneRemovesParentsOfRebuiltImages(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	old, err := e.m.Ensure(ctx, e.req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := e.req // another model of the same image file: kept
+	other.MemoryMiB = 768
+	if _, err := e.m.Ensure(ctx, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.use[old.Name] = []string{"web-1"}
+	rebuilt := e.req
+	rebuilt.Template.Path = filepath.Join(filepath.Dir(e.req.Template.Path), "debian-12-v2.qcow2")
+	if err := os.WriteFile(rebuilt.Template.Path, []byte("template v2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := e.m.Ensure(ctx, rebuilt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other model's parent is of the old file too: superseded as well.
+	list, _ := e.m.List(ctx)
+	if len(list) != 2 {
+		t.Fatalf("after the rebuild: %+v; want the parent with a clone and the new one", list)
+	}
+	delete(e.use, old.Name)
+	removed, err := e.m.Prune(ctx, DefaultKeep)
+	if err != nil || len(removed) != 1 || removed[0] != old.Name {
+		t.Fatalf("Prune = %v, %v; want %s removed", removed, err, old.Name)
+	}
+	if _, ok, _ := e.m.Lookup(ctx, rebuilt); !ok || fresh.Name == old.Name {
+		t.Fatal("the new image's parent was pruned")
+	}
+}
+
 func TestPruneRemovesParentsOfGoneImages(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
