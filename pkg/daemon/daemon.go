@@ -73,6 +73,10 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	// is the parent manager's to remove, not a VM to adopt.
 	if err := parents.Clean(ctx); err != nil {
 		log.WithError(err).Warn("clean unfinished parents")
+	} else if removed, err := parents.Prune(ctx, parent.DefaultKeep); err != nil {
+		log.WithError(err).Warn("prune parents")
+	} else if len(removed) > 0 {
+		log.WithField("removed", removed).Info("pruned parents")
 	}
 	images, err := newImages(cfg, ops, disks, engine, parents, st, log)
 	if err != nil {
