@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/galevm/gale/pkg/internal/testtool"
 )
 
 const (
@@ -308,13 +310,10 @@ func TestHostKeys(t *testing.T) {
 	}
 }
 
-// TestFingerprintsMatchSSHKeygen compares with ssh-keygen -l where it is
-// installed.
+// TestFingerprintsMatchSSHKeygen compares with ssh-keygen -l (package
+// openssh-client; a missing one fails under GALE_REQUIRE_TOOLS=1).
 func TestFingerprintsMatchSSHKeygen(t *testing.T) {
-	keygen, err := exec.LookPath("ssh-keygen")
-	if err != nil {
-		t.Skip("ssh-keygen not installed")
-	}
+	keygen := testtool.Need(t, "openssh-client", "ssh-keygen")[0]
 	id := testIdentity(t)
 	fps := id.Fingerprints()
 	dir := t.TempDir()

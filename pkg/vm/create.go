@@ -154,7 +154,7 @@ func (s *Service) runCreate(ctx context.Context, op *operation.Op, req CreateReq
 	name := req.Name
 	req.Progress = func(step string) { op.Stage(step, "") }
 	if p, ok := s.parentFor(ctx, op, req, clone); ok {
-		if detail, err, done := s.runClone(ctx, op, req, p); done {
+		if detail, done, err := s.runClone(ctx, op, req, p); done {
 			return detail, err
 		}
 	}

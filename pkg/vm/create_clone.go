@@ -73,7 +73,7 @@ func (s *Service) parentFor(ctx context.Context, op *operation.Op, req CreateReq
 // a galed killed mid-clone has Reconcile remove whatever was made, as for
 // an interrupted create, and a clone never runs with its parent's identity
 // unrecorded.
-func (s *Service) runClone(ctx context.Context, op *operation.Op, req CreateRequest, p ParentRef) (detail string, err error, done bool) {
+func (s *Service) runClone(ctx context.Context, op *operation.Op, req CreateRequest, p ParentRef) (detail string, done bool, err error) {
 	name := req.Name
 	start := time.Now()
 	// Recorded first: the parent is in use from now on (see parent.Manager.Remove).
@@ -86,17 +86,17 @@ func (s *Service) runClone(ctx context.Context, op *operation.Op, req CreateRequ
 			v.ID, v.MAC, v.Phase, v.Made, v.Parent = inst.ID, inst.MAC, store.PhaseNone, store.MadeClone, p.Name
 			v.State, v.Error, v.CloudInit = api.StateFailed, err.Error(), api.CloudInitError
 		})
-		return err.Error(), err, true
+		return err.Error(), true, err
 	case ctx.Err() != nil:
 		if derr := s.cfg.Store.DeleteVM(context.Background(), name); derr != nil {
 			s.log.WithField("vm", name).WithError(derr).Error("remove row of cancelled create")
 		}
-		return "", err, true
+		return "", true, err
 	default:
 		s.update(name, func(v *store.VM) { v.Parent = "" })
 		s.log.WithFields(map[string]any{"vm": name, "parent": p.Name}).WithError(err).Warn("clone failed; booting instead")
 		op.Stage(StageCloneFallback, err.Error())
-		return "", nil, false
+		return "", false, nil
 	}
 	s.update(name, func(v *store.VM) {
 		v.ID, v.MAC, v.Phase, v.Made, v.Parent = inst.ID, inst.MAC, store.PhaseNone, store.MadeClone, p.Name
@@ -107,5 +107,5 @@ func (s *Service) runClone(ctx context.Context, op *operation.Op, req CreateRequ
 	s.update(name, func(v *store.VM) {
 		v.State, v.Error, v.ReadyAfter, v.Addresses = api.StateRunning, "", time.Since(start), ips
 	})
-	return "", nil, true
+	return "", true, nil
 }
