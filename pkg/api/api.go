@@ -110,6 +110,9 @@ type VM struct {
 	Made string `json:"made,omitempty"`
 	// Parent is the saved parent a clone was restored from.
 	Parent string `json:"parent,omitempty"`
+	// Set is the scale set the VM is an instance of ("" for a VM of the
+	// user's own). Instances are deleted through their set.
+	Set string `json:"set,omitempty"`
 }
 
 // CreateVMRequest is the body of POST /v1/vms.
@@ -366,4 +369,251 @@ type Check struct {
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
 	Fix    string `json:"fix,omitempty"`
+}
+
+// Scale set paths.
+const (
+	SetsPath           = "/v1/sets"
+	SetPath            = "/v1/sets/{name}"
+	SetScalePath       = "/v1/sets/{name}/scale"
+	SetModelPath       = "/v1/sets/{name}/model" // POST: a new model version
+	SetUpgradePath     = "/v1/sets/{name}/upgrade"
+	SetInstancesPath   = "/v1/sets/{name}/instances"
+	SetInstancePath    = "/v1/sets/{name}/instances/{instance}"
+	SetInstanceActPath = "/v1/sets/{name}/instances/{instance}/{action}" // restart, reimage, protect, unprotect
+	SetActivityPath    = "/v1/sets/{name}/activity"                      // ?after=ID&follow=true (server-sent events)
+	EventsPath         = "/v1/events"                                    // ?kind=set,vm (server-sent events)
+)
+
+// SetModel is what every instance of a scale set is made from: one version
+// of the set's model.
+type SetModel struct {
+	Image     string   `json:"image"`
+	CPUs      int      `json:"cpus,omitempty"`
+	MemoryMiB int      `json:"memory_mib,omitempty"`
+	DiskBytes int64    `json:"disk_bytes,omitempty"`
+	Network   string   `json:"network,omitempty"`
+	UserData  []byte   `json:"user_data,omitempty"`
+	SSHKeys   []string `json:"ssh_keys,omitempty"`
+	ReadyPort int      `json:"ready_port,omitempty"`
+}
+
+// LBRule is one load-balancer rule of a set: connections to Addr:FrontPort
+// go to a healthy instance's BackPort.
+type LBRule struct {
+	Proto     string `json:"proto"` // tcp (default) or udp
+	Addr      string `json:"addr,omitempty"`
+	FrontPort int    `json:"front_port"`
+	BackPort  int    `json:"back_port"`
+	// Mode: hash (5-tuple, default), sourceip (affinity) or roundrobin.
+	Mode string `json:"mode,omitempty"`
+}
+
+// Repair modes of SetPolicy.Repair.
+const (
+	RepairNone    = "none"
+	RepairRestart = "restart"
+	RepairReimage = "reimage"
+	RepairReplace = "replace"
+)
+
+// Upgrade modes of UpgradePolicy.Mode.
+const (
+	UpgradeManual    = "manual"
+	UpgradeAutomatic = "automatic"
+	UpgradeRolling   = "rolling"
+)
+
+// Scale-in policies of SetPolicy.ScaleIn.
+const (
+	ScaleInDefault = "default" // unhealthy first, then the highest ordinal
+	ScaleInOldest  = "oldest"
+	ScaleInNewest  = "newest"
+)
+
+// UpgradePolicy says how instances move to a new model version.
+type UpgradePolicy struct {
+	Mode string `json:"mode"` // manual (default), automatic or rolling
+	// Batch is how many instances are replaced at a time: a count ("2") or
+	// a share of the capacity ("34%"). Default 20%.
+	Batch string `json:"batch,omitempty"`
+	// MaxUnhealthyUpgraded is the share (%) of a batch's new instances that
+	// may fail health before the batch is rolled back and the upgrade
+	// stopped. Default 0: any failure rolls back.
+	MaxUnhealthyUpgraded int `json:"max_unhealthy_upgraded,omitempty"`
+	// MaxUnhealthy is the share (%) of the set that may be unhealthy before
+	// a batch starts; above it the upgrade waits, then stops. Default 20.
+	MaxUnhealthy int `json:"max_unhealthy,omitempty"`
+	// Pause between batches.
+	Pause Duration `json:"pause,omitempty"`
+	// Surge is how many extra instances an upgrade may make before it
+	// removes old ones (make before break). 0 replaces in place.
+	Surge int `json:"surge,omitempty"`
+}
+
+// SetPolicy holds a set's policies.
+type SetPolicy struct {
+	// Repair: none (default), restart, reimage or replace.
+	Repair string `json:"repair,omitempty"`
+	// Grace after an instance is made or repaired before it may be repaired.
+	Grace Duration `json:"grace,omitempty"`
+	// ScaleIn: default, oldest or newest.
+	ScaleIn string        `json:"scale_in,omitempty"`
+	Upgrade UpgradePolicy `json:"upgrade"`
+	// Drain: how long an instance leaving the load balancer keeps its
+	// established connections before it is deleted (default 30s).
+	Drain Duration `json:"drain,omitempty"`
+	// TerminateNotice: when set, an instance to be deleted first runs the
+	// guest hook /var/lib/gale/hooks/terminate, for at most this long.
+	TerminateNotice Duration `json:"terminate_notice,omitempty"`
+	// MaxCapacity bounds Capacity (0: only the host's memory bounds it).
+	MaxCapacity int `json:"max_capacity,omitempty"`
+}
+
+// CreateSetRequest is the body of POST /v1/sets.
+type CreateSetRequest struct {
+	Name     string    `json:"name"`
+	Model    SetModel  `json:"model"`
+	Capacity int       `json:"capacity"`
+	LB       []LBRule  `json:"lb,omitempty"`
+	Probe    string    `json:"probe,omitempty"` // e.g. "http:80/,interval=2s"; see pkg/probe
+	Policy   SetPolicy `json:"policy"`
+}
+
+// ScaleRequest is the body of POST /v1/sets/{name}/scale.
+type ScaleRequest struct {
+	Capacity int `json:"capacity"`
+}
+
+// UpdateSetRequest is the body of POST /v1/sets/{name}/model: fields set
+// change the latest model into a new version; policy fields replace the
+// set's policy when Policy is not nil.
+type UpdateSetRequest struct {
+	Image     string     `json:"image,omitempty"`
+	CPUs      int        `json:"cpus,omitempty"`
+	MemoryMiB int        `json:"memory_mib,omitempty"`
+	UserData  []byte     `json:"user_data,omitempty"`
+	Policy    *SetPolicy `json:"policy,omitempty"`
+}
+
+// UpgradeRequest is the body of POST /v1/sets/{name}/upgrade. Zero fields
+// take the set's upgrade policy.
+type UpgradeRequest struct {
+	Cancel bool          `json:"cancel,omitempty"`
+	Policy UpgradePolicy `json:"policy"`
+}
+
+// Set states.
+const (
+	SetActive    = "active"
+	SetUpgrading = "upgrading"
+	SetDeleting  = "deleting"
+)
+
+// ScaleSet is a set as galed reports it.
+type ScaleSet struct {
+	Name      string    `json:"name"`
+	State     string    `json:"state"`
+	Version   int       `json:"version"` // latest model version
+	Model     SetModel  `json:"model"`
+	Capacity  int       `json:"capacity"`
+	Instances int       `json:"instances"`
+	Healthy   int       `json:"healthy"`
+	Latest    int       `json:"latest"` // instances on the latest version
+	LB        []LBRule  `json:"lb"`     // with their addresses resolved
+	Probe     string    `json:"probe,omitempty"`
+	Policy    SetPolicy `json:"policy"`
+	CreatedAt time.Time `json:"created_at"`
+	// Upgrade is the upgrade in progress or the last one, if any.
+	Upgrade *UpgradeStatus `json:"upgrade,omitempty"`
+}
+
+// UpgradeStatus is the progress of a set's upgrade.
+type UpgradeStatus struct {
+	To        int       `json:"to"` // model version
+	State     string    `json:"state"`
+	Batch     int       `json:"batch"` // batches done
+	Done      int       `json:"done"`
+	Remaining int       `json:"remaining"`
+	Error     string    `json:"error,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// Health of a set's instance.
+const (
+	HealthUnknown   = "unknown" // not probed enough yet
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+	HealthCreating  = "creating"
+	HealthDraining  = "draining"
+)
+
+// Instance protections.
+const (
+	ProtectScaleIn    = "scale-in"    // never removed by scale-in
+	ProtectSetActions = "set-actions" // never touched by repairs, upgrades or scale-in
+)
+
+// SetInstance is one instance of a set.
+type SetInstance struct {
+	Name      string    `json:"name"`
+	Ordinal   int       `json:"ordinal"`
+	Version   int       `json:"version"`
+	Latest    bool      `json:"latest"`
+	State     string    `json:"state"` // the VM's state
+	Health    string    `json:"health"`
+	Detail    string    `json:"detail,omitempty"` // why unhealthy
+	Protect   []string  `json:"protect,omitempty"`
+	Address   string    `json:"address,omitempty"`
+	Made      string    `json:"made,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ProtectRequest is the body of POST .../instances/{instance}/protect.
+type ProtectRequest struct {
+	ScaleIn    bool `json:"scale_in,omitempty"`
+	SetActions bool `json:"set_actions,omitempty"`
+}
+
+// Activity triggers.
+const (
+	TriggerUser       = "user"
+	TriggerController = "controller" // capacity differs from desired
+	TriggerProbe      = "probe"
+	TriggerEvent      = "event" // the VM stopped or vanished
+	TriggerPolicy     = "policy"
+)
+
+// Activity results.
+const (
+	ResultStarted   = "started"
+	ResultSucceeded = "succeeded"
+	ResultFailed    = "failed"
+	ResultRefused   = "refused"
+	ResultSkipped   = "skipped"
+)
+
+// Activity is one record of a set's activity log: a decision of its
+// controller, or an action a user asked for, and its result.
+type Activity struct {
+	ID       int64             `json:"id"`
+	Set      string            `json:"set"`
+	At       time.Time         `json:"at"`
+	Trigger  string            `json:"trigger"`
+	Action   string            `json:"action"`
+	Instance string            `json:"instance,omitempty"`
+	Reason   string            `json:"reason"`
+	Result   string            `json:"result"`
+	Duration Duration          `json:"duration,omitempty"`
+	Values   map[string]string `json:"values,omitempty"`
+}
+
+// BusEvent is one event of the API's global stream (GET /v1/events).
+type BusEvent struct {
+	Kind string    `json:"kind"` // set, vm, ...
+	Name string    `json:"name"` // the object's name
+	At   time.Time `json:"at"`
+	// Activity is set for kind "set".
+	Activity *Activity `json:"activity,omitempty"`
+	Message  string    `json:"message,omitempty"`
 }

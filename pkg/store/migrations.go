@@ -45,4 +45,39 @@ var migrations = []string{
 	// 4: how a VM was made (cold boot or clone) and the parent of a clone.
 	`ALTER TABLE vms ADD COLUMN made TEXT NOT NULL DEFAULT '';
 	ALTER TABLE vms ADD COLUMN parent TEXT NOT NULL DEFAULT '';`,
+	// 5: scale sets: the set (its spec as JSON, owned by pkg/scaleset), its
+	// model versions, its instances, its activity log; and the owner of a VM
+	// ("set/<name>" for an instance, "" for a user's own VM).
+	`CREATE TABLE sets (
+		name       TEXT PRIMARY KEY,
+		spec       TEXT NOT NULL,
+		phase      TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL
+	);
+	CREATE TABLE set_models (
+		set_name   TEXT NOT NULL,
+		version    INTEGER NOT NULL,
+		model      TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (set_name, version)
+	);
+	CREATE TABLE set_instances (
+		name       TEXT PRIMARY KEY,
+		set_name   TEXT NOT NULL,
+		ordinal    INTEGER NOT NULL,
+		version    INTEGER NOT NULL,
+		protect    TEXT NOT NULL DEFAULT '',
+		phase      TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		repaired_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX set_instances_set ON set_instances(set_name, ordinal);
+	CREATE TABLE set_activity (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		set_name    TEXT NOT NULL,
+		at          INTEGER NOT NULL,
+		record      TEXT NOT NULL
+	);
+	CREATE INDEX set_activity_set ON set_activity(set_name, id);
+	ALTER TABLE vms ADD COLUMN owner TEXT NOT NULL DEFAULT '';`,
 }

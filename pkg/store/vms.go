@@ -55,6 +55,9 @@ type VM struct {
 	Made string
 	// Parent is the saved parent a clone was restored from ("" otherwise).
 	Parent string
+	// Owner is what manages the VM: "set/<name>" for a scale set's
+	// instance, "" for a VM of the user's own.
+	Owner string
 }
 
 // Values of VM.Made (the same as api.MadeColdBoot and api.MadeClone).
@@ -64,7 +67,7 @@ const (
 )
 
 const vmColumns = `name, id, image, cpus, memory_mib, disk_bytes, network, mac, state, desired,
-	user_data, ssh_keys, error, created_at, ready_after_ms, phase, cloud_init, addresses, ready_port, image_path, made, parent`
+	user_data, ssh_keys, error, created_at, ready_after_ms, phase, cloud_init, addresses, ready_port, image_path, made, parent, owner`
 
 // vmPlaceholders has one ? per column of vmColumns.
 var vmPlaceholders = strings.TrimSuffix(strings.Repeat("?,", strings.Count(vmColumns, ",")+1), ",")
@@ -77,7 +80,7 @@ func vmArgs(v VM) []any {
 		desired = DesiredRunning
 	}
 	return []any{v.Name, v.ID, v.Image, v.CPUs, v.MemoryMiB, v.DiskBytes, v.Network, v.MAC, v.State, desired,
-		v.UserData, string(keys), v.Error, unixNano(v.CreatedAt), v.ReadyAfter.Milliseconds(), v.Phase, v.CloudInit, string(addrs), v.ReadyPort, v.ImagePath, v.Made, v.Parent}
+		v.UserData, string(keys), v.Error, unixNano(v.CreatedAt), v.ReadyAfter.Milliseconds(), v.Phase, v.CloudInit, string(addrs), v.ReadyPort, v.ImagePath, v.Made, v.Parent, v.Owner}
 }
 
 func nonNil(s []string) []string {
@@ -94,7 +97,7 @@ func scanVM(r scanner) (VM, error) {
 	var keys, addrs string
 	var created, readyMS int64
 	err := r.Scan(&v.Name, &v.ID, &v.Image, &v.CPUs, &v.MemoryMiB, &v.DiskBytes, &v.Network, &v.MAC, &v.State, &v.Desired,
-		&v.UserData, &keys, &v.Error, &created, &readyMS, &v.Phase, &v.CloudInit, &addrs, &v.ReadyPort, &v.ImagePath, &v.Made, &v.Parent)
+		&v.UserData, &keys, &v.Error, &created, &readyMS, &v.Phase, &v.CloudInit, &addrs, &v.ReadyPort, &v.ImagePath, &v.Made, &v.Parent, &v.Owner)
 	if err != nil {
 		return VM{}, err
 	}

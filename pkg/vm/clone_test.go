@@ -208,14 +208,14 @@ func TestCreateRefusesReservedNamesAndCloneModes(t *testing.T) {
 // parent when there is none, and returns the VM ready, as a clone.
 func TestProvisionReturnsAReadyClone(t *testing.T) {
 	h, p := newCloneHarness(t)
-	vm, err := h.svc.Provision(context.Background(), api.CreateVMRequest{Name: "web", Image: "debian-12"})
+	vm, err := h.svc.Provision(context.Background(), api.CreateVMRequest{Name: "web", Image: "debian-12"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if vm.State != api.StateRunning || vm.Made != api.MadeClone || len(vm.Addresses) != 1 || p.ensured != 1 {
 		t.Fatalf("vm %+v, parents ensured %d", vm, p.ensured)
 	}
-	if _, err := h.svc.Provision(context.Background(), api.CreateVMRequest{Name: "web", Image: "debian-12"}); !errors.Is(err, ErrExists) {
+	if _, err := h.svc.Provision(context.Background(), api.CreateVMRequest{Name: "web", Image: "debian-12"}, ""); !errors.Is(err, ErrExists) {
 		t.Fatalf("a second Provision of the name = %v, want ErrExists", err)
 	}
 }

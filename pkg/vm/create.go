@@ -35,6 +35,11 @@ const StageAddress = "address"
 //     of cloud-init's output log;
 //   - no progress for the stall timeout: the VM stays, in state failed.
 func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Operation, error) {
+	return s.create(ctx, req, "")
+}
+
+// create is Create for a VM that owner manages ("" for the user's own).
+func (s *Service) create(ctx context.Context, req api.CreateVMRequest, owner string) (api.Operation, error) {
 	ereq, img, err := s.engineRequest(req)
 	if err != nil {
 		return api.Operation{}, err
@@ -68,7 +73,7 @@ func (s *Service) Create(ctx context.Context, req api.CreateVMRequest) (api.Oper
 		Name: req.Name, Image: ereq.Template.Name, CPUs: ereq.VCPUs, MemoryMiB: ereq.MemoryMiB, DiskBytes: ereq.DiskBytes,
 		Network: ereq.Network, State: api.StateCreating, Desired: store.DesiredRunning, UserData: req.UserData,
 		SSHKeys: req.SSHKeys, CreatedAt: time.Now().UTC(), Phase: store.PhaseCreating, CloudInit: api.CloudInitPending,
-		ReadyPort: req.ReadyPort, ImagePath: ereq.Template.Path,
+		ReadyPort: req.ReadyPort, ImagePath: ereq.Template.Path, Owner: owner,
 	}
 	return s.run(ctx, operation.KindCreate, req.Name, func(ctx context.Context, op *operation.Op) (string, error) {
 		if img.Fetch != nil {

@@ -329,6 +329,9 @@ func (e *Engine) removeDomain(ctx context.Context, name string) error {
 type DeleteOptions struct {
 	// KeepDisk leaves the VM's directory (overlay, seed, console log) in place.
 	KeepDisk bool
+	// Owner is who deletes: the Service refuses to delete a VM whose owner
+	// (see Provision) is another (ErrOwned). The engine ignores it.
+	Owner string
 }
 
 // Delete forces the VM off, undefines its domain and removes its directory.

@@ -19,8 +19,15 @@ import (
 // operation in progress gives operation.ErrBusy; an unknown name ErrNotFound.
 // opts.KeepDisk leaves the VM's directory (disk, seed, console log) in place.
 func (s *Service) Delete(ctx context.Context, name string, opts DeleteOptions) (api.Operation, error) {
-	if _, err := s.row(ctx, name); err != nil {
+	row, err := s.row(ctx, name)
+	if err != nil {
 		return api.Operation{}, err
+	}
+	if row.Owner != opts.Owner {
+		if set := SetOf(row.Owner); set != "" {
+			return api.Operation{}, fmt.Errorf("%w: %q is an instance of set %q: delete it with `gale set instance delete %s %s`, or change the set's capacity with `gale set scale`", ErrOwned, name, set, set, name)
+		}
+		return api.Operation{}, fmt.Errorf("%w: %q is managed by %q", ErrOwned, name, row.Owner)
 	}
 	return s.run(ctx, operation.KindDelete, name, func(ctx context.Context, op *operation.Op) (string, error) {
 		op.Stage("delete", "")

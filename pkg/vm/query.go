@@ -73,7 +73,7 @@ func (s *Service) view(r store.VM, dom *hypervisor.Domain) api.VM {
 		Name: r.Name, ID: r.ID, State: liveState(r, dom), Image: r.Image, CPUs: r.CPUs, MemoryMiB: r.MemoryMiB,
 		DiskBytes: r.DiskBytes, Network: r.Network, MAC: r.MAC, CloudInit: r.CloudInit, Error: r.Error,
 		CreatedAt: r.CreatedAt, ReadyAfter: api.Duration(r.ReadyAfter), Operation: s.cfg.Ops.Active(target(r.Name)),
-		Made: r.Made, Parent: r.Parent,
+		Made: r.Made, Parent: r.Parent, Set: SetOf(r.Owner),
 	}
 	if v.State == api.StateRunning || v.State == api.StateCreating {
 		v.Addresses = r.Addresses

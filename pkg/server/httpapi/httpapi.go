@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/errdefs"
@@ -91,4 +93,54 @@ func WithPeer(ctx context.Context, p Peer) context.Context {
 func PeerOf(ctx context.Context) Peer {
 	p, _ := ctx.Value(peerKey{}).(Peer)
 	return p
+}
+
+// Stream answers with a server-sent event stream: run gets a send function
+// that writes v as one "data: <json>" event and flushes it; the stream
+// ends when run returns (its error is logged by nobody: the status is
+// already written). An idle stream gets a ": heartbeat" comment every
+// heartbeat, so proxies and clients see it alive.
+func Stream(w http.ResponseWriter, r *http.Request, heartbeat time.Duration, run func(ctx context.Context, send func(v any) error) error) error {
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	var mu sync.Mutex
+	ctx, cancel := context.WithCancel(r.Context())
+	hbDone := make(chan struct{})
+	defer func() { cancel(); <-hbDone }()
+	write := func(s string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, err := io.WriteString(w, s); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	go func() {
+		defer close(hbDone)
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if write(": heartbeat\n\n") != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	_ = run(ctx, func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return write("data: " + string(b) + "\n\n")
+	})
+	return nil
 }
