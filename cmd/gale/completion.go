@@ -110,6 +110,8 @@ func completeNames(cmds []*cli.Command) {
 			list = lister(func(c *cli.Context) ([]api.VM, error) { return clientFrom(c).ListVMs(c.Context) }, func(v api.VM) string { return v.Name })
 		case "image":
 			list = lister(func(c *cli.Context) ([]api.Image, error) { return clientFrom(c).ListImages(c.Context) }, func(i api.Image) string { return i.Name })
+		case "set":
+			list = lister(func(c *cli.Context) ([]api.ScaleSet, error) { return clientFrom(c).ListSets(c.Context) }, func(s api.ScaleSet) string { return s.Name })
 		case "parent":
 			list = lister(func(c *cli.Context) ([]api.Parent, error) { return clientFrom(c).ListParents(c.Context) }, func(p api.Parent) string { return p.Name })
 		default:

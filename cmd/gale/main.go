@@ -83,6 +83,7 @@ func newApp(d deps) *cli.App {
 			vmCommand(d),
 			networkCommand(),
 			parentCommand(),
+			setCommand(d),
 			imageCommand(d),
 			versionCommand(),
 			doctorCommand(),

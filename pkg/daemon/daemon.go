@@ -114,13 +114,19 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 		log.WithField("report", fmt.Sprintf("%+v", rep)).Info("reconciled")
 	}
 
+	sets, err := newSets(ctx, cfg, st, svc, nets, engine, log)
+	if err != nil {
+		return err
+	}
+	defer sets.Close()
+
 	l, err := Listen(cfg.Socket)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(cfg.Socket)
 	handler := server.New(server.Config{
-		Services:    []httpapi.Service{svc, nets, images, parentRoutes{parents}},
+		Services:    []httpapi.Service{svc, nets, images, parentRoutes{parents}, sets},
 		Operations:  svc,
 		Version:     version.Version,
 		Accel:       string(drv.Accel()),
@@ -133,6 +139,7 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	rctx, stopResync := context.WithCancel(ctx)
 	defer stopResync()
 	go resync(rctx, svc, cfg.ResyncInterval, log)
+	go notifySets(rctx, drv, sets, log)
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()

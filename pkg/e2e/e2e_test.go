@@ -34,6 +34,8 @@ var scenarios = []struct {
 	{"clones_bad_state", clonesBadState},
 	{"clones_crash", clonesCrash},
 	{"clones_model_change", clonesModelChange},
+	{"sets_web", setsWeb},
+	{"sets_bad_input", setsBadInput},
 	{"images_catalog", imagesCatalog},
 	{"images_build", imagesBuild},
 	{"images_pull", imagesPull},

@@ -1,0 +1,126 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/galevm/gale/pkg/api"
+)
+
+// CreateSet records a scale set; galed then makes its instances.
+func (c *Client) CreateSet(ctx context.Context, req api.CreateSetRequest) (*api.ScaleSet, error) {
+	var out api.ScaleSet
+	err := c.do(ctx, request{method: http.MethodPost, path: api.SetsPath, body: req}, &out)
+	return &out, err
+}
+
+// ListSets returns every scale set.
+func (c *Client) ListSets(ctx context.Context) ([]api.ScaleSet, error) {
+	var out []api.ScaleSet
+	err := c.do(ctx, request{method: http.MethodGet, path: api.SetsPath}, &out)
+	return out, err
+}
+
+// GetSet returns one scale set.
+func (c *Client) GetSet(ctx context.Context, name string) (*api.ScaleSet, error) {
+	var out api.ScaleSet
+	err := c.do(ctx, request{method: http.MethodGet, path: expandPath(api.SetPath, "name", name)}, &out)
+	return &out, err
+}
+
+// DeleteSet starts deleting a set and all its instances.
+func (c *Client) DeleteSet(ctx context.Context, name string) (*api.ScaleSet, error) {
+	var out api.ScaleSet
+	err := c.do(ctx, request{method: http.MethodDelete, path: expandPath(api.SetPath, "name", name)}, &out)
+	return &out, err
+}
+
+// ScaleSet sets a set's capacity.
+func (c *Client) ScaleSet(ctx context.Context, name string, capacity int) (*api.ScaleSet, error) {
+	var out api.ScaleSet
+	err := c.do(ctx, request{method: http.MethodPost, path: expandPath(api.SetScalePath, "name", name), body: api.ScaleRequest{Capacity: capacity}}, &out)
+	return &out, err
+}
+
+// UpdateSet makes a new model version (the call returns once the new
+// model is proven, which may take a cold boot).
+func (c *Client) UpdateSet(ctx context.Context, name string, req api.UpdateSetRequest) (*api.ScaleSet, error) {
+	var out api.ScaleSet
+	err := c.do(ctx, request{method: http.MethodPost, path: expandPath(api.SetModelPath, "name", name), body: req}, &out)
+	return &out, err
+}
+
+// UpgradeSet starts (or with req.Cancel stops) a set's upgrade.
+func (c *Client) UpgradeSet(ctx context.Context, name string, req api.UpgradeRequest) (*api.ScaleSet, error) {
+	var out api.ScaleSet
+	err := c.do(ctx, request{method: http.MethodPost, path: expandPath(api.SetUpgradePath, "name", name), body: req}, &out)
+	return &out, err
+}
+
+// SetInstances returns a set's instances.
+func (c *Client) SetInstances(ctx context.Context, name string) ([]api.SetInstance, error) {
+	var out []api.SetInstance
+	err := c.do(ctx, request{method: http.MethodGet, path: expandPath(api.SetInstancesPath, "name", name)}, &out)
+	return out, err
+}
+
+// SetInstanceAction runs restart, reimage, delete, protect or unprotect on
+// one instance.
+func (c *Client) SetInstanceAction(ctx context.Context, set, instance, action string, prot api.ProtectRequest) error {
+	if action == "delete" {
+		return c.do(ctx, request{method: http.MethodDelete, path: expandPath(api.SetInstancePath, "name", set, "instance", instance)}, nil)
+	}
+	return c.do(ctx, request{method: http.MethodPost, path: expandPath(api.SetInstanceActPath, "name", set, "instance", instance, "action", action), body: prot}, nil)
+}
+
+// SetActivity returns a set's activity records after id after.
+func (c *Client) SetActivity(ctx context.Context, name string, after int64) ([]api.Activity, error) {
+	var out []api.Activity
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
+	err := c.do(ctx, request{method: http.MethodGet, path: expandPath(api.SetActivityPath, "name", name), query: q}, &out)
+	return out, err
+}
+
+// FollowSetActivity calls fn with a set's activity records after after and
+// then as they happen, until ctx ends, the set is deleted or fn returns an
+// error.
+func (c *Client) FollowSetActivity(ctx context.Context, name string, after int64, fn func(api.Activity) error) error {
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}, "follow": {"true"}}
+	resp, err := c.send(ctx, request{method: http.MethodGet, path: expandPath(api.SetActivityPath, "name", name), query: q, accept: "text/event-stream"})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return readEvents(resp.Body, func(data string) error {
+		var a api.Activity
+		if err := json.Unmarshal([]byte(data), &a); err != nil {
+			return fmt.Errorf("decode activity: %w", err)
+		}
+		return fn(a)
+	})
+}
+
+// Events calls fn with every event of the global stream of kinds (all when
+// empty) until ctx ends or fn returns an error.
+func (c *Client) Events(ctx context.Context, kinds string, fn func(api.BusEvent) error) error {
+	q := url.Values{}
+	if kinds != "" {
+		q.Set("kind", kinds)
+	}
+	resp, err := c.send(ctx, request{method: http.MethodGet, path: api.EventsPath, query: q, accept: "text/event-stream"})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return readEvents(resp.Body, func(data string) error {
+		var ev api.BusEvent
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		return fn(ev)
+	})
+}
