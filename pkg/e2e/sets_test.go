@@ -26,7 +26,7 @@ var frontend = "http://" + bridgeIP + ":8080/"
 // frontend, probed every second, replaced when unhealthy for 5 s.
 var setArgs = []string{"set", "create", "web", "--image", "debian-12", "--cloud-init", "cloudinit/web-server.yaml",
 	"--memory", "1G", "--disk", "4G", "--capacity", "3", "--lb", "8080:80", "--lb-mode", "roundrobin",
-	"--probe", "http:80/,interval=1s,healthy=1,unhealthy=2", "--repair", "replace", "--grace", "5s",
+	"--probe", "http:80/,interval=2s,timeout=1500ms,healthy=1,unhealthy=2", "--repair", "replace", "--grace", "5s",
 	"--drain", "2s", "--timeout", "10m"}
 
 var pageName = regexp.MustCompile(`Hello (?:v2 )?from ([a-z0-9-]+)`)
@@ -91,10 +91,12 @@ func (s *S) healthySet(n int, within time.Duration) bool {
 	return s.Check(ok, "set web not %d healthy within %s: %s", n, within, s.Gale("set", "instances", "web"))
 }
 
-func (s *S) activityHas(action, instance string) bool {
+// activityHas reports whether set web's activity has a successful action
+// on instance since t.
+func (s *S) activityHas(action, instance string, since time.Time) bool {
 	acts := decode[[]api.Activity](s, s.Must("set", "activity", "web", "-o", "json"))
 	for _, a := range acts {
-		if a.Action == action && (instance == "" || a.Instance == instance) && a.Result == api.ResultSucceeded {
+		if a.Action == action && (instance == "" || a.Instance == instance) && a.Result == api.ResultSucceeded && a.At.After(since) {
 			return true
 		}
 	}
@@ -138,22 +140,24 @@ func setsWeb(s *S) {
 
 	// A stopped service: out of the map within interval x threshold (+ a
 	// pass), then replaced after the grace period.
-	s.guest("web-1", "stop the web server", "systemctl stop gale-web")
 	stopped := time.Now()
+	s.guest("web-1", "stop the web server", "systemctl stop gale-web")
 	out := Eventually(20*time.Second, 500*time.Millisecond, func() bool {
 		seen, _ := spread(6)
 		return seen["web-1"] == 0
 	})
 	s.Check(out, "web-1 still in the map 20 s after its service stopped")
 	s.Logf("web-1 out of the map after %s", time.Since(stopped).Round(100*time.Millisecond))
-	replaced := Eventually(3*time.Minute, 2*time.Second, func() bool { return s.activityHas("delete", "web-1") })
+	replaced := Eventually(3*time.Minute, 2*time.Second, func() bool { return s.activityHas("delete", "web-1", stopped) })
 	s.Check(replaced, "web-1 not replaced: %s", s.Gale("set", "activity", "web"))
 	s.healthySet(3, 3*time.Minute)
 
 	// A domain destroyed behind galed's back is replaced.
-	s.MustHost("virsh", "destroy", "web-0")
-	gone := Eventually(3*time.Minute, 2*time.Second, func() bool { return s.activityHas("delete", "web-0") })
-	s.Check(gone, "destroyed web-0 not replaced: %s", s.Gale("set", "activity", "web"))
+	victim := s.instances()[0].Name
+	destroyed := time.Now()
+	s.MustHost("virsh", "destroy", victim)
+	gone := Eventually(3*time.Minute, 2*time.Second, func() bool { return s.activityHas("delete", victim, destroyed) })
+	s.Check(gone, "destroyed %s not replaced: %s", victim, s.Gale("set", "activity", "web"))
 	s.healthySet(3, 3*time.Minute)
 	if s.Failed() {
 		return

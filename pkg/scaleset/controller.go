@@ -327,6 +327,13 @@ func (c *controller) view(ctx context.Context, rows []store.SetInstance, vms map
 	if prober != nil {
 		prober.SetTargets(targets)
 	}
+	c.mu.Lock()
+	for name := range c.unhealthy { // forget instances that are gone
+		if !slices.ContainsFunc(out, func(m member) bool { return m.Name == name }) {
+			delete(c.unhealthy, name)
+		}
+	}
+	c.mu.Unlock()
 	return out
 }
 
