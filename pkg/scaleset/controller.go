@@ -37,6 +37,11 @@ type controller struct {
 	kick   chan struct{}
 	work   sync.WaitGroup
 
+	// passMu serialises passes with user actions that change capacity and
+	// membership together (an instance delete), so a pass never sees one
+	// change without the other.
+	passMu sync.Mutex
+
 	mu        sync.Mutex
 	busy      map[string]string    // instance -> busyCreate, busyDelete, busyRepair
 	draining  map[string]bool      // left the load balancer, not deleted yet
@@ -127,6 +132,8 @@ func memberOf(r store.SetInstance) member {
 
 // pass is one reconcile of the set. done is true when the set is gone.
 func (c *controller) pass(ctx context.Context) (done bool, err error) {
+	c.passMu.Lock()
+	defer c.passMu.Unlock()
 	row, sp, err := c.s.row(ctx, c.name)
 	if errors.Is(err, ErrNotFound) {
 		return true, nil

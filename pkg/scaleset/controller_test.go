@@ -3,6 +3,7 @@ package scaleset
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strconv"
 	"testing"
@@ -371,5 +372,140 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := e.svc.Scale(ctx, "web", 3, api.TriggerUser); err == nil {
 		t.Fatal("scale of a set being deleted succeeded")
+	}
+}
+
+type stubHost struct{ avail int64 }
+
+func (h stubHost) MemAvailableBytes() (int64, error) { return h.avail, nil }
+
+func TestScaleBeyondHostIsRefusedAndLogged(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Close()
+	e.cfg.Host = stubHost{avail: 3 << 30} // room for three 1 GiB instances
+	e.start(t)
+	if _, err := e.svc.Create(ctx, webSet("web", 4)); !errors.Is(err, ErrInsufficient) {
+		t.Fatalf("create of 4 x 1 GiB on 3 GiB: %v, want ErrInsufficient", err)
+	}
+	if _, err := e.svc.Create(ctx, webSet("web", 2)); err != nil {
+		t.Fatal(err)
+	}
+	e.healthy(t, "web", 2)
+	if _, err := e.svc.Scale(ctx, "web", 6, api.TriggerUser); !errors.Is(err, ErrInsufficient) {
+		t.Fatalf("scale 2 -> 6 on 3 GiB: %v, want ErrInsufficient", err)
+	}
+	if s, _ := e.svc.Get(ctx, "web"); s.Capacity != 2 {
+		t.Fatalf("capacity after a refused scale = %d, want 2", s.Capacity)
+	}
+	acts, _ := e.svc.Activity(ctx, "web", 0, 0)
+	if !hasActivity(acts, "scale", api.ResultRefused) {
+		t.Fatalf("refused scale not in the activity log: %+v", acts)
+	}
+}
+
+func TestTerminateNoticeRunsTheGuestHook(t *testing.T) {
+	e := newEnv(t)
+	req := webSet("web", 2)
+	req.Policy.TerminateNotice = api.Duration(time.Second)
+	if _, err := e.svc.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	e.healthy(t, "web", 2)
+	if err := e.svc.InstanceAction(ctx, "web", "web-0", "delete", api.ProtectRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	e.healthy(t, "web", 1)
+	e.vms.mu.Lock()
+	cmds := e.vms.execs["web-0"]
+	e.vms.mu.Unlock()
+	if !slices.ContainsFunc(cmds, func(c string) bool { return contains(c, TerminateHook) }) {
+		t.Fatalf("web-0's terminate hook was not run: %q", cmds)
+	}
+	if got := e.instanceNames(t, "web"); !slices.Equal(got, []string{"web-1"}) {
+		t.Fatalf("after instance delete: %v, want [web-1] (capacity lowered)", got)
+	}
+}
+
+func TestAutomaticUpgradeReplacesAll(t *testing.T) {
+	e := newEnv(t)
+	req := webSet("web", 2)
+	req.Policy.Upgrade.Mode = api.UpgradeAutomatic
+	if _, err := e.svc.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	e.healthy(t, "web", 2)
+	if _, err := e.svc.Update(ctx, "web", api.UpdateSetRequest{MemoryMiB: 2048}, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both on version 2", func() bool {
+		s, _ := e.svc.Get(ctx, "web")
+		return s.Latest == 2 && s.Instances == 2 && s.Healthy == 2 && s.State == api.SetActive
+	})
+	// The old model version is dropped once no instance uses it.
+	eventually(t, "model 1 dropped", func() bool {
+		ms, _ := e.store.SetModels(ctx, "web")
+		return len(ms) == 1 && ms[0].Version == 2
+	})
+	if _, err := e.svc.Update(ctx, "web", api.UpdateSetRequest{}, nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an update that changes nothing: %v, want ErrInvalid", err)
+	}
+}
+
+func TestFrontendTakenByAHostProcess(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Skipf("no loopback: %v", err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := portFree("tcp", "127.0.0.1", port); !errors.Is(err, ErrConflict) {
+		t.Fatalf("portFree of a listening port: %v, want ErrConflict", err)
+	}
+	e := newEnv(t)
+	req := webSet("web", 1)
+	req.LB[0].FrontPort = port
+	if _, err := e.svc.Create(ctx, req); !errors.Is(err, ErrConflict) {
+		t.Fatalf("create on a host process's port: %v, want ErrConflict", err)
+	}
+	l.Close()
+	if err := portFree("tcp", "127.0.0.1", port); err != nil {
+		t.Fatalf("portFree of a free port: %v", err)
+	}
+}
+
+func TestActivityFollowAndEvents(t *testing.T) {
+	e := newEnv(t)
+	sub := e.svc.Events().Subscribe("set")
+	defer sub.Close()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got := make(chan api.Activity, 100)
+	go func() {
+		_ = e.svc.FollowActivity(cctx, "web", 0, func(a api.Activity) error { got <- a; return nil })
+	}()
+	if _, err := e.svc.Create(ctx, webSet("web", 1)); err != nil {
+		t.Fatal(err)
+	}
+	// The follow began before the set existed: it ends with not found, so
+	// follow again now that it does.
+	go func() {
+		_ = e.svc.FollowActivity(cctx, "web", 0, func(a api.Activity) error { got <- a; return nil })
+	}()
+	seenCreate := false
+	for !seenCreate {
+		select {
+		case a := <-got:
+			seenCreate = a.Action == "create" && a.Instance == "web-0" && a.Result == api.ResultSucceeded
+		case <-cctx.Done():
+			t.Fatal("no create of web-0 followed")
+		}
+	}
+	select {
+	case ev := <-sub.C:
+		if ev.Kind != "set" || ev.Name != "web" || ev.Activity == nil {
+			t.Fatalf("event %+v", ev)
+		}
+	case <-cctx.Done():
+		t.Fatal("no event on the bus")
 	}
 }

@@ -510,6 +510,8 @@ func (s *Service) InstanceAction(ctx context.Context, set, instance, action stri
 		}
 		c.repairInstance(ctx, m, sp, action, api.TriggerUser, action+" asked")
 	case "delete":
+		c.passMu.Lock()
+		defer c.passMu.Unlock()
 		if c.isBusy(instance) {
 			return fmt.Errorf("%w: instance %q is busy", ErrConflict, instance)
 		}
