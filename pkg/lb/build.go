@@ -108,7 +108,10 @@ func build(c Config) plan {
 			p.rules = append(p.rules, &nftables.Rule{Table: t, Chain: post, Exprs: masqExprs(r, c.Network.Masked())})
 		}
 	}
-	if p.localnet {
+	if c.Bridge != "" {
+		// Also without a loopback frontend: route_localnet, once set,
+		// stays on the bridge. Without it such packets are martians
+		// anyway, so the rule costs nothing.
 		in := &nftables.Chain{Name: chainInput, Table: t, Type: nftables.ChainTypeFilter,
 			Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept}
 		p.chains = append(p.chains, in)

@@ -358,8 +358,9 @@ func TestDataPath(t *testing.T) {
 		// route_localnet=1 lets neighbours on the bridge send to the host's
 		// 127.0.0.0/8 (CVE-2020-8558); the table's input guard drops them.
 		// A neighbour whose own loopback routes are gone sends a datagram
-		// to 127.0.0.1 through the bridge: with no loopback frontend (no
-		// guard, route_localnet still 1) it arrives, with one it does not.
+		// to 127.0.0.1 through the bridge: with no Bridge in the Config (no
+		// guard, route_localnet still 1) it arrives; with a loopback
+		// frontend, or a mere Bridge, it does not.
 		x := e.attach(t, "x", "10.77.0.60")
 		ipCmd(t, "-n", x.name, "route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local")
 		ipCmd(t, "-n", x.name, "route", "del", "local", "127.0.0.1", "dev", "lo", "table", "local")
@@ -367,7 +368,9 @@ func TestDataPath(t *testing.T) {
 		if err := e.host.setSysctl("/proc/sys/net/ipv4/conf/"+testBridge+"/route_localnet", "1"); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.m.Apply(e.config(e.backends, tcpRule(ModeRoundRobin))); err != nil {
+		unguarded := e.config(e.backends, tcpRule(ModeRoundRobin))
+		unguarded.Bridge = ""
+		if err := e.m.Apply(unguarded); err != nil {
 			t.Fatal(err)
 		}
 		if !e.localReached(t, x) {
@@ -378,6 +381,15 @@ func TestDataPath(t *testing.T) {
 		}
 		if e.localReached(t, x) {
 			t.Fatal("with a loopback frontend, a neighbour on the bridge reached the host's 127.0.0.1")
+		}
+		if err := e.m.Apply(e.config(e.backends, tcpRule(ModeRoundRobin))); err != nil {
+			t.Fatal(err)
+		}
+		if e.localReached(t, x) {
+			t.Fatal("with Bridge and no loopback frontend (route_localnet still 1), a neighbour on the bridge reached the host's 127.0.0.1")
+		}
+		if err := e.m.Apply(e.config(e.backends, r)); err != nil {
+			t.Fatal(err)
 		}
 
 		noBridge := e.config(e.backends, r)

@@ -11,8 +11,8 @@
 //     itself originates;
 //   - chain postrouting (nat, hook postrouting, priority srcnat): the
 //     hairpin and loopback masquerades;
-//   - chain input (filter, hook input, priority filter), only when a
-//     frontend is on 127.0.0.0/8: the guard that route_localnet needs.
+//   - chain input (filter, hook input, priority filter), when Config.Bridge
+//     is set: the guard that route_localnet needs (below).
 //
 // Each Rule becomes, in prerouting and output,
 //
@@ -55,9 +55,12 @@
 // from a loopback address). It needs route_localnet=1 on Config.Bridge,
 // which Apply sets (and never resets), and a masquerade of the DNATed
 // connections whose source is 127.0.0.0/8. Because route_localnet would also
-// let neighbours on the bridge reach the host's loopback services, the
-// table then drops new connections that arrive on Bridge for 127.0.0.0/8
-// (chain input; replies of established connections pass).
+// let neighbours on the bridge reach the host's loopback services
+// (CVE-2020-8558), a table with a Bridge drops new connections that arrive
+// on it for 127.0.0.0/8 (chain input; replies of established connections
+// pass), whether or not it has a loopback frontend now. Delete removes that
+// guard but leaves route_localnet as it is: whoever deletes a set that had
+// a loopback frontend and keeps its bridge should set it back to 0.
 //
 // # What the host must provide
 //

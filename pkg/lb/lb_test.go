@@ -283,8 +283,11 @@ func TestBuildDNAT(t *testing.T) {
 	if got := rulesOf(t, p, chainPostrouting); !reflect.DeepEqual(got, wantPost) {
 		t.Errorf("chain postrouting:\n got %s\nwant %s", strings.Join(flatten(got), "\n"), strings.Join(flatten(wantPost), "\n"))
 	}
-	if got := rulesOf(t, p, chainInput); got != nil {
-		t.Errorf("input rules without a loopback frontend: %v", got)
+	if got := rulesOf(t, p, chainInput); len(got) != 1 {
+		t.Errorf("input rules with a Bridge: %v, want the loopback guard", got)
+	}
+	if p.localnet {
+		t.Error("localnet without a loopback frontend")
 	}
 
 	// The map: backends sorted by name, keys host order (as the hash and
@@ -342,12 +345,18 @@ func TestBuildChainsAndTable(t *testing.T) {
 		{"prerouting", "nat", unix.NF_INET_PRE_ROUTING, -100},
 		{"output", "nat", unix.NF_INET_LOCAL_OUT, -100},
 		{"postrouting", "nat", unix.NF_INET_POST_ROUTING, 100},
+		{"input", "filter", unix.NF_INET_LOCAL_IN, 0},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("chains %+v, want %+v", got, want)
 	}
 	if p.localnet {
 		t.Error("localnet without a loopback frontend")
+	}
+	c := validConfig()
+	c.Bridge = ""
+	if p := build(c); len(p.chains) != 3 || rulesOf(t, p, chainInput) != nil {
+		t.Errorf("without Bridge: %d chains, want the 3 nat chains and no guard", len(p.chains))
 	}
 }
 
@@ -391,11 +400,16 @@ func TestBuildNoBackendsNoNetwork(t *testing.T) {
 	c := validConfig()
 	c.Backends = nil
 	p := build(c)
-	if p.m != nil || len(p.rules) != 0 {
-		t.Errorf("without backends: map %v, %d rules; want none", p.m, len(p.rules))
+	if p.m != nil {
+		t.Errorf("without backends: map %+v, want none", *p.m)
 	}
-	if len(p.chains) != 3 {
-		t.Errorf("without backends: %d chains, want the 3 nat chains", len(p.chains))
+	for _, ch := range []string{chainPrerouting, chainOutput, chainPostrouting} {
+		if got := rulesOf(t, p, ch); got != nil {
+			t.Errorf("without backends: chain %s has %v, want no rule", ch, got)
+		}
+	}
+	if len(p.chains) != 4 || len(rulesOf(t, p, chainInput)) != 1 {
+		t.Errorf("without backends: %d chains, %d rules; want the 4 chains, only the guard", len(p.chains), len(p.rules))
 	}
 	c = validConfig()
 	c.Network = netip.Prefix{}

@@ -63,9 +63,10 @@ func (m *Manager) dial() (*nftables.Conn, error) {
 	return conn, nil
 }
 
-// reset replaces the connection after a failed batch: nftables.Conn keeps
-// queued messages and encoding errors until a Flush, so the next call must
-// start from a clean one. The caller holds mu.
+// reset replaces the connection after a failed batch: an nftables.Conn
+// keeps an expression encoding error for good (every later Flush returns
+// it) and keeps queued messages until a Flush sends them, so the next call
+// starts from a clean one. The caller holds mu.
 func (m *Manager) reset() {
 	conn, err := m.dial()
 	if err != nil {
@@ -75,7 +76,8 @@ func (m *Manager) reset() {
 	m.conn = conn
 }
 
-// Close closes the netlink connection. The tables stay.
+// Close closes the netlink connection; the Manager is not to be used after.
+// The tables stay.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
