@@ -92,7 +92,7 @@ func TestErrorEnvelopeExitCodes(t *testing.T) {
 		{"usage: missing image", []string{"vm", "create", "x"}, exitUsage, []string{"missing --image"}},
 		{"usage: bad output", []string{"vm", "list", "-o", "xml"}, exitUsage, []string{`unknown output format "xml"`}},
 		{"usage: unknown subcommand", []string{"vm", "frob"}, exitUsage, []string{`unknown command "frob"`}},
-		{"usage: bad mode", []string{"network", "create", "lab", "--mode", "bridge"}, exitUsage, []string{"want nat or isolated"}},
+		{"usage: bad mode", []string{"network", "create", "lab", "--mode", "bridge"}, exitUsage, []string{"want nat, isolated or open"}},
 		{"cloud-init failed in wait", []string{"vm", "wait", "broken"}, exitError, []string{"cloud-init failed", "gale vm logs broken"}},
 		{"doctor failed check", []string{"doctor"}, exitError, []string{"1 of 2 checks failed"}},
 	}

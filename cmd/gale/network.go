@@ -23,14 +23,18 @@ func networkCommand() *cli.Command {
 				ArgsUsage: "NAME",
 				Description: `A nat network reaches the outside through the host; an isolated one only
 connects its VMs and the host (use it for lift-and-shift and recovery drills).
+An open network is isolated too (by gale's own nftables table: its guests
+start no connection out of it), but a scale set's load-balancer frontend on
+it is reachable from other hosts and namespaces, not only from this host.
 --cidr is the host's address on the network with the prefix length.
 
 EXAMPLES:
    gale network create lab --cidr 192.168.150.1/24
    gale network create drill --mode isolated --cidr 10.77.0.1/24
+   gale network create web --mode open --cidr 10.78.0.1/24
    gale vm create app --image debian-12 --network drill`,
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "mode", Value: api.NetworkNAT, Usage: "nat or isolated"},
+					&cli.StringFlag{Name: "mode", Value: api.NetworkNAT, Usage: "nat, isolated or open"},
 					&cli.StringFlag{Name: "cidr", Usage: "host address and prefix, e.g. 192.168.150.1/24", DefaultText: "chosen by galed"},
 				},
 				Action: networkCreate,
@@ -74,8 +78,8 @@ func networkCreate(c *cli.Context) error {
 		return err
 	}
 	mode := c.String("mode")
-	if mode != api.NetworkNAT && mode != api.NetworkIsolated {
-		return usageErrorf(c, "--mode %q: want nat or isolated", mode)
+	if mode != api.NetworkNAT && mode != api.NetworkIsolated && mode != api.NetworkOpen {
+		return usageErrorf(c, "--mode %q: want nat, isolated or open", mode)
 	}
 	n, err := clientFrom(c).CreateNetwork(c.Context, api.CreateNetworkRequest{Name: name, Mode: mode, CIDR: c.String("cidr")})
 	if err != nil {

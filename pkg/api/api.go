@@ -234,6 +234,10 @@ type Event struct {
 const (
 	NetworkNAT      = "nat"
 	NetworkIsolated = "isolated"
+	// NetworkOpen: isolated like NetworkIsolated (gale's own nftables rules),
+	// but a scale set's load balancer on it is reachable from other hosts
+	// and namespaces.
+	NetworkOpen = "open"
 )
 
 // Network is a libvirt network.

@@ -236,6 +236,11 @@ const (
 	NetworkNAT NetworkMode = "nat"
 	// NetworkIsolated has no <forward>: guests reach each other and the host only.
 	NetworkIsolated NetworkMode = "isolated"
+	// NetworkOpen is libvirt's <forward mode='open'/>: libvirt adds no
+	// firewall rules, so forwarding (a load balancer's frontend reached
+	// from other hosts) is left to gale, which keeps the network isolated
+	// in its own nftables table (pkg/network's Isolation).
+	NetworkOpen NetworkMode = "open"
 )
 
 // NetworkSpec describes a libvirt network with DHCP.

@@ -77,9 +77,9 @@ func ValidateNetworkSpec(spec NetworkSpec) error {
 		return fmt.Errorf("network: %w", err)
 	}
 	switch spec.Mode {
-	case NetworkNAT, NetworkIsolated:
+	case NetworkNAT, NetworkIsolated, NetworkOpen:
 	default:
-		return fmt.Errorf("network %q: mode %q must be nat or isolated: %w", spec.Name, spec.Mode, ErrInvalidSpec)
+		return fmt.Errorf("network %q: mode %q must be nat, isolated or open: %w", spec.Name, spec.Mode, ErrInvalidSpec)
 	}
 	if len(spec.Bridge) > maxBridgeLen {
 		return fmt.Errorf("network %q: bridge name %q is longer than %d characters: %w", spec.Name, spec.Bridge, maxBridgeLen, ErrInvalidSpec)

@@ -122,8 +122,8 @@ func Spec(name, mode, cidr string) (hypervisor.NetworkSpec, error) {
 		return hypervisor.NetworkSpec{}, fmt.Errorf("%w: network name: %w", ErrInvalid, err)
 	}
 	m := hypervisor.NetworkMode(mode)
-	if m != hypervisor.NetworkNAT && m != hypervisor.NetworkIsolated {
-		return hypervisor.NetworkSpec{}, fmt.Errorf("%w: network mode %q: want nat or isolated", ErrInvalid, mode)
+	if m != hypervisor.NetworkNAT && m != hypervisor.NetworkIsolated && m != hypervisor.NetworkOpen {
+		return hypervisor.NetworkSpec{}, fmt.Errorf("%w: network mode %q: want nat, isolated or open", ErrInvalid, mode)
 	}
 	ip, ipnet, err := net.ParseCIDR(cidr)
 	if err != nil {

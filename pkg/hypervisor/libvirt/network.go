@@ -42,6 +42,9 @@ func networkXML(spec hypervisor.NetworkSpec) (*libvirtxml.Network, error) {
 			}}},
 		}},
 	}
+	if spec.Mode == hypervisor.NetworkOpen {
+		n.Forward = &libvirtxml.NetworkForward{Mode: "open"}
+	}
 	if spec.Mode == hypervisor.NetworkNAT {
 		n.Forward = &libvirtxml.NetworkForward{Mode: "nat"}
 	}
