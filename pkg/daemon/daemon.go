@@ -15,6 +15,7 @@ import (
 	"github.com/galevm/gale/pkg/disk"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/hypervisor/libvirt"
+	"github.com/galevm/gale/pkg/lb"
 	"github.com/galevm/gale/pkg/network"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/parent"
@@ -83,7 +84,16 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 		return err
 	}
 	defer images.Close()
-	nets, err := network.New(network.Config{Driver: drv, Store: st, Log: log})
+	kernelLB, err := lb.New()
+	if err != nil {
+		log.WithError(err).Warn("nftables unavailable: scale sets get no load balancer, open networks no isolation")
+		kernelLB = nil
+	} else {
+		defer kernelLB.Close()
+	}
+	var nets *network.Service
+	nets, err = network.New(network.Config{Driver: drv, Store: st, Log: log,
+		Changed: func(ctx context.Context) { isolateOpen(ctx, kernelLB, nets, log) }})
 	if err != nil {
 		return err
 	}
@@ -108,13 +118,15 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	if err := ensureDefaultNetwork(ctx, nets, cfg.DefaultNetwork, log); err != nil {
 		return err
 	}
+	// Before reconcile starts guests: open networks are isolated by gale.
+	isolateOpen(ctx, kernelLB, nets, log)
 	if rep, err := svc.Reconcile(ctx, vm.ReconcileOptions{StartStopped: true}); err != nil {
 		log.WithError(err).Warn("reconcile at start failed; the periodic resync will retry")
 	} else {
 		log.WithField("report", fmt.Sprintf("%+v", rep)).Info("reconciled")
 	}
 
-	sets, err := newSets(ctx, cfg, st, svc, nets, engine, log)
+	sets, err := newSets(ctx, st, svc, nets, kernelLB, engine, log)
 	if err != nil {
 		return err
 	}

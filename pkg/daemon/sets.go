@@ -94,13 +94,11 @@ func (b balancer) Sets() ([]string, error) { return b.lb.Sets() }
 // newSets makes the scale-set service and starts its controllers (after
 // reconcile, so they see the VMs as they are). Without nftables the sets
 // work without load balancers, and say so.
-func newSets(ctx context.Context, cfg Config, st *store.Store, svc *vm.Service, nets *network.Service, engine *vm.Engine, log logrus.FieldLogger) (*scaleset.Service, error) {
+func newSets(ctx context.Context, st *store.Store, svc *vm.Service, nets *network.Service, kernelLB *lb.Manager, engine *vm.Engine, log logrus.FieldLogger) (*scaleset.Service, error) {
 	info := netInfo{nets}
 	scfg := scaleset.Config{Store: st, VMs: svc, Networks: info, Host: vm.HostResources{DiskDir: engine.Dir}, Events: &events.Hub{}, Log: log}
-	if m, err := lb.New(); err != nil {
-		log.WithError(err).Warn("nftables unavailable: scale sets get no load balancer")
-	} else {
-		scfg.Balancer = balancer{lb: m, nets: info}
+	if kernelLB != nil {
+		scfg.Balancer = balancer{lb: kernelLB, nets: info}
 	}
 	sets, err := scaleset.New(scfg)
 	if err != nil {
@@ -110,6 +108,34 @@ func newSets(ctx context.Context, cfg Config, st *store.Store, svc *vm.Service, 
 		return nil, fmt.Errorf("start scale sets: %w", err)
 	}
 	return sets, nil
+}
+
+// isolateOpen rebuilds the isolation table for every open network (a
+// failure is logged: doctor-worthy, not fatal).
+func isolateOpen(ctx context.Context, m *lb.Manager, nets *network.Service, log logrus.FieldLogger) {
+	if m == nil || nets == nil {
+		return
+	}
+	all, err := nets.List(ctx)
+	if err != nil {
+		log.WithError(err).Warn("list networks to isolate")
+		return
+	}
+	var open []lb.OpenNetwork
+	for _, n := range all {
+		if n.Mode != api.NetworkOpen {
+			continue
+		}
+		p, err := netip.ParsePrefix(n.CIDR)
+		if err != nil || n.Bridge == "" {
+			log.WithField("network", n.Name).Warn("open network without address or bridge: not isolated")
+			continue
+		}
+		open = append(open, lb.OpenNetwork{Bridge: n.Bridge, Subnet: p})
+	}
+	if err := m.Isolate(open); err != nil {
+		log.WithError(err).Error("isolate open networks")
+	}
 }
 
 // notifySets wakes the set controllers on every domain lifecycle event, so

@@ -36,6 +36,7 @@ var scenarios = []struct {
 	{"clones_model_change", clonesModelChange},
 	{"sets_web", setsWeb},
 	{"sets_bad_input", setsBadInput},
+	{"sets_open_network", setsOpenNetwork},
 	{"images_catalog", imagesCatalog},
 	{"images_build", imagesBuild},
 	{"images_pull", imagesPull},

@@ -34,14 +34,18 @@ type Config struct {
 	Driver hypervisor.Driver
 	// Store holds the VM rows that say which networks are in use.
 	Store *store.Store
-	Log   logrus.FieldLogger
+	// Changed, when set, is called after a network was created or deleted
+	// (galed keeps open networks isolated with it).
+	Changed func(ctx context.Context)
+	Log     logrus.FieldLogger
 }
 
 // Service manages libvirt networks. It is safe for concurrent use.
 type Service struct {
-	drv   hypervisor.Driver
-	store *store.Store
-	log   logrus.FieldLogger
+	drv     hypervisor.Driver
+	store   *store.Store
+	changed func(ctx context.Context)
+	log     logrus.FieldLogger
 }
 
 // New returns a Service.
@@ -52,7 +56,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = logrus.StandardLogger()
 	}
-	return &Service{drv: cfg.Driver, store: cfg.Store, log: cfg.Log}, nil
+	changed := cfg.Changed
+	if changed == nil {
+		changed = func(context.Context) {}
+	}
+	return &Service{drv: cfg.Driver, store: cfg.Store, changed: changed, log: cfg.Log}, nil
 }
 
 func toAPI(n hypervisor.Network) api.Network {
@@ -88,6 +96,7 @@ func (s *Service) Create(ctx context.Context, req api.CreateNetworkRequest) (api
 		}
 		return api.Network{}, err
 	}
+	s.changed(ctx)
 	n, err := s.drv.GetNetwork(ctx, req.Name)
 	if err != nil {
 		return api.Network{}, err
@@ -113,6 +122,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 		}
 		return err
 	}
+	s.changed(ctx)
 	return nil
 }
 

@@ -53,6 +53,12 @@ func networkXML(spec hypervisor.NetworkSpec) (*libvirtxml.Network, error) {
 	// by DHCP), so the check buys nothing and delays every new VM's first
 	// lease; a clone's whole identity change waits on it.
 	n.DnsmasqOptions = &libvirtxml.NetworkDnsmasqOptions{Option: []libvirtxml.NetworkDnsmasqOption{{Value: "no-ping"}}}
+	if spec.Mode == hypervisor.NetworkOpen {
+		// No router in the leases: guests of an open network get no
+		// default route (gale's isolation table drops what they would
+		// send out anyway).
+		n.DnsmasqOptions.Option = append(n.DnsmasqOptions.Option, libvirtxml.NetworkDnsmasqOption{Value: "dhcp-option=3"})
+	}
 	return n, nil
 }
 
