@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/client"
 	"github.com/galevm/gale/pkg/lb"
 )
 
@@ -114,10 +116,23 @@ func setsWeb(s *S) {
 	for i := 0; i < 6; i++ {
 		s.Watch("web-" + string(rune('0'+i)))
 	}
+	// The API's event stream carries the set's activity.
+	var events atomic.Int64
+	ectx, stopEvents := context.WithCancel(context.Background())
+	defer stopEvents()
+	go func() {
+		_ = client.New(s.Env.Socket()).Events(ectx, "set", func(ev api.BusEvent) error {
+			if ev.Kind == "set" && ev.Name == "web" && ev.Activity != nil {
+				events.Add(1)
+			}
+			return nil
+		})
+	}()
 	r := s.Gale(setArgs...)
 	if !s.Check(r.Code == 0, "set create: %s", r) {
 		return
 	}
+	s.Check(events.Load() >= 4, "set events on /v1/events during the create: %d, want the create, 3 instances and map updates", events.Load())
 	s.Logf("set create to 3 healthy: %s", time.Since(start).Round(time.Second))
 	insts := s.instances()
 	for _, in := range insts {

@@ -509,3 +509,42 @@ func TestActivityFollowAndEvents(t *testing.T) {
 		t.Fatal("no event on the bus")
 	}
 }
+
+func TestUpgradeCancelStopsAfterTheBatch(t *testing.T) {
+	e := newEnv(t)
+	req := webSet("web", 3)
+	req.Policy.Upgrade = api.UpgradePolicy{Mode: api.UpgradeManual, Batch: "1", Pause: api.Duration(time.Second)}
+	if _, err := e.svc.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	e.healthy(t, "web", 3)
+	if _, err := e.svc.Upgrade(ctx, "web", api.UpgradeRequest{Cancel: true}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("cancel without an upgrade: %v, want ErrConflict", err)
+	}
+	if _, err := e.svc.Update(ctx, "web", api.UpdateSetRequest{CPUs: 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := e.svc.Get(ctx, "web"); s.State != api.SetActive || s.Latest != 0 {
+		t.Fatalf("manual policy upgraded on update: %+v", s)
+	}
+	if _, err := e.svc.Upgrade(ctx, "web", api.UpgradeRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Upgrade(ctx, "web", api.UpgradeRequest{}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a second upgrade: %v, want ErrConflict", err)
+	}
+	eventually(t, "first batch done", func() bool {
+		s, _ := e.svc.Get(ctx, "web")
+		return s.Latest == 1
+	})
+	if _, err := e.svc.Upgrade(ctx, "web", api.UpgradeRequest{Cancel: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "upgrade cancelled", func() bool {
+		s, _ := e.svc.Get(ctx, "web")
+		return s.State == api.SetActive && s.Upgrade != nil && s.Upgrade.State == "cancelled"
+	})
+	if s, _ := e.svc.Get(ctx, "web"); s.Latest != 1 || s.Instances != 3 {
+		t.Fatalf("after cancel: %d on the latest version, %d instances; want 1 and 3", s.Latest, s.Instances)
+	}
+}
