@@ -42,6 +42,8 @@ bench: ## benchmarks (root; writes results to stdout, see docs/benchmarks.md)
 	scripts/bench/run.sh
 	scripts/bench/images.sh
 	scripts/bench/clones.sh
+	scripts/bench/lb.sh
+	scripts/bench/sets.sh
 
 image: ## build the default template (cached by recipe hash)
 	scripts/build-image.sh images/debian-12.yaml

@@ -91,6 +91,11 @@ func (b balancer) Delete(set string) error { return b.lb.Delete(set) }
 // Sets lists the sets that have a table.
 func (b balancer) Sets() ([]string, error) { return b.lb.Sets() }
 
+// Connections counts the open connections DNATed to addr:port.
+func (b balancer) Connections(addr netip.Addr, port int) (int, error) {
+	return b.lb.Connections(addr, uint16(port))
+}
+
 // newSets makes the scale-set service and starts its controllers (after
 // reconcile, so they see the VMs as they are). Without nftables the sets
 // work without load balancers, and say so.

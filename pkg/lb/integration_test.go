@@ -317,6 +317,29 @@ func TestDataPath(t *testing.T) {
 				t.Fatalf("established connection moved from %s to %s", gone, name)
 			}
 		}
+		// The drained backend still has the kept connection; once it is
+		// closed, it has none (what a drain waits for).
+		var goneAddr netip.Addr
+		for _, b := range e.backends {
+			if b.Name == gone {
+				goneAddr = b.Addr
+			}
+		}
+		if n, err := e.m.Connections(goneAddr, testHTTP); err != nil || n != 1 {
+			t.Fatalf("open connections to the drained %s: %d, %v; want 1", gone, n, err)
+		}
+		c.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n, err := e.m.Connections(goneAddr, testHTTP)
+			if err == nil && n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("open connections to %s after closing the last one: %d, %v; want 0", gone, n, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 
 	t.Run("hairpin from a guest of the network", func(t *testing.T) {

@@ -604,17 +604,50 @@ func (c *controller) deleteInstance(ctx context.Context, m member, sp spec, trig
 	c.draining[m.Name] = true
 	c.mu.Unlock()
 	drain := time.Duration(sp.Policy.Drain)
-	if m.Health != api.HealthHealthy {
+	if m.Health != api.HealthHealthy || len(sp.LB) == 0 || c.s.cfg.Balancer == nil {
 		drain = 0 // it carried no traffic
 	}
 	c.markPhase(ctx, m.Name, phaseDeleting)
 	c.applyLB(ctx, sp, c.withDraining(m.Name))
 	c.launch(m.Name, func(ctx context.Context) {
 		start := time.Now()
-		err := c.removeInstance(ctx, m.Name, drain, time.Duration(sp.Policy.TerminateNotice))
+		waited := c.drain(ctx, m, sp, drain)
+		err := c.removeInstance(ctx, m.Name, 0, time.Duration(sp.Policy.TerminateNotice))
 		c.report(ctx, api.Activity{Trigger: trigger, Action: "delete", Instance: m.Name, Reason: reason,
-			Values: map[string]string{"drain": drain.String()}}, start, err)
+			Values: map[string]string{"drain": waited.Round(time.Millisecond).String(), "drain_timeout": drain.String()}}, start, err)
 	})
+}
+
+// drain waits until the load balancer has no open connection to m on any
+// rule's backend port, or timeout passes, and returns how long it waited.
+func (c *controller) drain(ctx context.Context, m member, sp spec, timeout time.Duration) time.Duration {
+	start := time.Now()
+	if timeout <= 0 {
+		return 0
+	}
+	addr, err := netip.ParseAddr(m.Address)
+	if err != nil {
+		return 0
+	}
+	deadline := start.Add(timeout)
+	for {
+		open := 0
+		for _, r := range sp.LB {
+			n, err := c.s.cfg.Balancer.Connections(addr, r.BackPort)
+			if err != nil {
+				n = 1 // unknown: wait for the timeout
+			}
+			open += n
+		}
+		if open == 0 || time.Now().After(deadline) {
+			return time.Since(start)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start)
+		case <-time.After(min(500*time.Millisecond, time.Until(deadline)+time.Millisecond)):
+		}
+	}
 }
 
 // withDraining returns the last members with name marked draining.

@@ -548,3 +548,31 @@ func TestUpgradeCancelStopsAfterTheBatch(t *testing.T) {
 		t.Fatalf("after cancel: %d on the latest version, %d instances; want 1 and 3", s.Latest, s.Instances)
 	}
 }
+
+func TestDrainWaitsForOpenConnections(t *testing.T) {
+	e := newEnv(t)
+	req := webSet("web", 2)
+	req.Policy.Drain = api.Duration(10 * time.Second)
+	if _, err := e.svc.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	e.healthy(t, "web", 2)
+	insts, _ := e.svc.Instances(ctx, "web")
+	leaving := insts[1]
+	e.lb.setOpen(leaving.Address, 2)
+	if _, err := e.svc.Scale(ctx, "web", 1, api.TriggerUser); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "out of the map", func() bool {
+		b, _ := e.lb.backends("web")
+		return slices.Equal(b, []string{insts[0].Name})
+	})
+	time.Sleep(300 * time.Millisecond)
+	if !slices.Contains(e.vms.names(), leaving.Name) {
+		t.Fatalf("%s deleted while it had open connections", leaving.Name)
+	}
+	e.lb.setOpen(leaving.Address, 0)
+	eventually(t, "deleted once its connections closed", func() bool {
+		return !slices.Contains(e.vms.names(), leaving.Name)
+	})
+}

@@ -189,6 +189,7 @@ func (f *fakeVMs) names() []string {
 type fakeLB struct {
 	mu   sync.Mutex
 	maps map[string][]string
+	open map[string]int // address -> open connections
 }
 
 func (b *fakeLB) Apply(ctx context.Context, set, network string, rules []api.LBRule, bs []Backend) error {
@@ -221,6 +222,22 @@ func (b *fakeLB) Sets() ([]string, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// Connections reports the open connections set with setOpen.
+func (b *fakeLB) Connections(addr netip.Addr, port int) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.open[addr.String()], nil
+}
+
+func (b *fakeLB) setOpen(addr string, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.open == nil {
+		b.open = map[string]int{}
+	}
+	b.open[addr] = n
 }
 
 func (b *fakeLB) backends(set string) ([]string, bool) {

@@ -67,11 +67,13 @@ type Backend struct {
 
 // Balancer is the load balancer's data path (pkg/lb through the daemon).
 // Apply replaces a set's whole map atomically; Delete of an absent set is
-// not an error; Sets lists the sets that have a data path.
+// not an error; Sets lists the sets that have a data path; Connections
+// counts the open connections it sent to addr:port (a drain waits for 0).
 type Balancer interface {
 	Apply(ctx context.Context, set, network string, rules []api.LBRule, backends []Backend) error
 	Delete(set string) error
 	Sets() ([]string, error)
+	Connections(addr netip.Addr, port int) (int, error)
 }
 
 // Networks answers the host-side address of a network (the default
