@@ -251,7 +251,7 @@ EXAMPLES:
 			&cli.StringFlag{Name: "network", Usage: "network of the instances", DefaultText: "galed's default network"},
 			&cli.IntFlag{Name: "capacity", Usage: "number of instances", Value: 1},
 			&cli.IntFlag{Name: "max-capacity", Usage: "largest capacity a scale may ask for", DefaultText: "the host's memory"},
-			&cli.StringSliceFlag{Name: "lb", Usage: "load-balancer rule `[ADDR:]FRONT:BACK[/udp]` (repeatable)"},
+			&cli.StringSliceFlag{Name: "lb", Usage: "load-balancer `RULE`: [ADDR:]FRONT:BACK[/udp], e.g. 8080:80 (repeatable)"},
 			&cli.StringFlag{Name: "lb-mode", Usage: "distribution: hash (5-tuple), sourceip (affinity) or roundrobin", Value: "hash"},
 			&cli.StringFlag{Name: "probe", Usage: "health probe, e.g. http:80/ or tcp:22"},
 			&cli.StringFlag{Name: "repair", Usage: "automatic repair of unhealthy instances: none, restart, reimage or replace", Value: api.RepairNone},

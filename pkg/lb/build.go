@@ -210,16 +210,9 @@ func dnatExprs(r Rule, m *nftables.Set, n int, seed uint32) []expr.Any {
 // masqExprs is: ip saddr SRC ct status dnat ct original ip daddr FRONT
 // meta l4proto P ct original proto-dst FRONTPORT masquerade.
 func masqExprs(r Rule, src netip.Prefix) []expr.Any {
-	net4 := src.Addr().As4()
-	mask := prefixMask(src.Bits())
 	front := r.FrontAddr.As4()
-	return []expr.Any{
-		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: offIPSaddr, Len: 4},
-		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: mask[:], Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: net4[:]},
-		&expr.Ct{Key: expr.CtKeySTATUS, Register: reg1},
-		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(ipsDstNATBit), Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
+	e := append(saddrIn(src, expr.CmpOpEq), ctDNATed()...)
+	return append(e,
 		&expr.Ct{Key: expr.CtKeyDST, Register: reg1, Direction: ctDirOriginal},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: front[:]},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
@@ -227,6 +220,27 @@ func masqExprs(r Rule, src netip.Prefix) []expr.Any {
 		&expr.Ct{Key: expr.CtKeyPROTODST, Register: reg1, Direction: ctDirOriginal},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(r.FrontPort)},
 		&expr.Masq{},
+	)
+}
+
+// saddrIn is: ip saddr (== or !=, per op) SRC (a prefix).
+func saddrIn(src netip.Prefix, op expr.CmpOp) []expr.Any {
+	src = src.Masked()
+	net4 := src.Addr().As4()
+	mask := prefixMask(src.Bits())
+	return []expr.Any{
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: offIPSaddr, Len: 4},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: mask[:], Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: op, Register: reg1, Data: net4[:]},
+	}
+}
+
+// ctDNATed is: ct status dnat.
+func ctDNATed() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATUS, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(ipsDstNATBit), Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
 	}
 }
 

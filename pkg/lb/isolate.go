@@ -95,11 +95,7 @@ func isolationRules(n OpenNetwork) [][]expr.Any {
 		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(ctStateEstRel), Xor: []byte{0, 0, 0, 0}},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
 	}
-	dnat := []expr.Any{
-		&expr.Ct{Key: expr.CtKeySTATUS, Register: reg1},
-		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(ipsDstNATBit), Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
-	}
+	dnat := ctDNATed()
 	acceptV := &expr.Verdict{Kind: expr.VerdictAccept}
 	dropV := &expr.Verdict{Kind: expr.VerdictDrop}
 	join := func(parts ...[]expr.Any) []expr.Any {
@@ -121,18 +117,11 @@ func isolationRules(n OpenNetwork) [][]expr.Any {
 
 // inboundMasq is: oifname BRIDGE ip saddr != SUBNET ct status dnat masquerade.
 func inboundMasq(n OpenNetwork) []expr.Any {
-	sub := n.Subnet.Masked()
-	net4 := sub.Addr().As4()
-	mask := prefixMask(sub.Bits())
-	return []expr.Any{
+	e := []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: reg1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: ifname(n.Bridge)},
-		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: offIPSaddr, Len: 4},
-		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: mask[:], Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: net4[:]},
-		&expr.Ct{Key: expr.CtKeySTATUS, Register: reg1},
-		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(ipsDstNATBit), Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
-		&expr.Masq{},
 	}
+	e = append(e, saddrIn(n.Subnet, expr.CmpOpNeq)...)
+	e = append(e, ctDNATed()...)
+	return append(e, &expr.Masq{})
 }

@@ -523,6 +523,20 @@ func (s *Service) row(ctx context.Context, name string) (store.Set, spec, error)
 	return r, sp, err
 }
 
+// live returns the spec and models of a set that is not being deleted
+// (ErrConflict when it is).
+func (s *Service) live(ctx context.Context, name string) (spec, map[int]api.SetModel, error) {
+	r, sp, err := s.row(ctx, name)
+	if err != nil {
+		return spec{}, nil, err
+	}
+	if r.Phase == store.PhaseDeleting {
+		return spec{}, nil, fmt.Errorf("%w: set %q is being deleted", ErrConflict, name)
+	}
+	models, err := s.models(ctx, name)
+	return sp, models, err
+}
+
 // models returns the set's model versions by number.
 func (s *Service) models(ctx context.Context, name string) (map[int]api.SetModel, error) {
 	rows, err := s.cfg.Store.SetModels(ctx, name)
@@ -633,14 +647,7 @@ func (s *Service) Instances(ctx context.Context, name string) ([]api.SetInstance
 
 // Scale sets the capacity; the controller converges to it.
 func (s *Service) Scale(ctx context.Context, name string, capacity int, trigger string) (api.ScaleSet, error) {
-	r, sp, err := s.row(ctx, name)
-	if err != nil {
-		return api.ScaleSet{}, err
-	}
-	if r.Phase == store.PhaseDeleting {
-		return api.ScaleSet{}, fmt.Errorf("%w: set %q is being deleted", ErrConflict, name)
-	}
-	models, err := s.models(ctx, name)
+	sp, models, err := s.live(ctx, name)
 	if err != nil {
 		return api.ScaleSet{}, err
 	}

@@ -19,14 +19,7 @@ import (
 // policy is automatic or rolling then starts upgrading. progress gets the
 // parent build's stages.
 func (s *Service) Update(ctx context.Context, name string, req api.UpdateSetRequest, progress func(string)) (api.ScaleSet, error) {
-	r, sp, err := s.row(ctx, name)
-	if err != nil {
-		return api.ScaleSet{}, err
-	}
-	if r.Phase == store.PhaseDeleting {
-		return api.ScaleSet{}, fmt.Errorf("%w: set %q is being deleted", ErrConflict, name)
-	}
-	models, err := s.models(ctx, name)
+	sp, models, err := s.live(ctx, name)
 	if err != nil {
 		return api.ScaleSet{}, err
 	}

@@ -12,8 +12,9 @@
 #   direct   http://10.79.0.11:8080/  routed through the host, no NAT
 #   gale     http://10.80.0.1:8080/   the set's table: DNAT roundrobin
 #   haproxy  http://10.80.0.1:8081/   HAProxy in the host namespace
-# each with keep-alive connections and with one connection per request
-# (Connection: close), and prints a Markdown table: requests/s, p50, p99,
+# each with keep-alive connections, with one connection per request
+# (Connection: close), and with a single keep-alive connection (light load:
+# the latency the path adds, without queueing), and prints a Markdown table: requests/s, p50, p99,
 # p99 added over direct, and wrk's errors.
 #
 #   scripts/bench/lb.sh [DURATION]    (seconds, default 10; root)
@@ -122,10 +123,13 @@ done
 # run NAME URL CONNMODE: one wrk case; appends "name conn rps p50 p99 errors"
 # (latencies in ms) to $work/results.
 run() {
-	local name=$1 url=$2 conn=$3 hdr=()
+	local name=$1 url=$2 conn=$3 hdr=() load=(-t2 -c50)
 	[ "$conn" = close ] && hdr=(-H "Connection: close")
-	nsx "$client" wrk -t2 -c50 -d1s "${hdr[@]}" "$url" >/dev/null 2>&1 || true
-	nsx "$client" wrk -t2 -c50 -d"${duration}s" --latency "${hdr[@]}" "$url" >"$work/$name-$conn.txt"
+	# light: one keep-alive connection, one request at a time: the added
+	# latency of the path itself, without queueing on the shared cores.
+	[ "$conn" = light ] && load=(-t1 -c1)
+	nsx "$client" wrk "${load[@]}" -d1s "${hdr[@]}" "$url" >/dev/null 2>&1 || true
+	nsx "$client" wrk "${load[@]}" -d"${duration}s" --latency "${hdr[@]}" "$url" >"$work/$name-$conn.txt"
 	awk -v name="$name" -v conn="$conn" '
 		function ms(v) {
 			if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
@@ -142,14 +146,14 @@ run() {
 	' "$work/$name-$conn.txt" >>"$work/results"
 }
 
-for conn in keepalive close; do
+for conn in keepalive close light; do
 	run direct http://10.79.0.11:8080/ "$conn"
 	run gale http://10.80.0.1:8080/ "$conn"
 	run haproxy http://10.80.0.1:8081/ "$conn"
 done
 
 echo "Load balancer, $(nproc) cores, Linux $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "wrk -t2 -c50 -d${duration}s; $(haproxy -v | head -n 1 | awk '{print "HAProxy", $3}'); backends: 3 Go HTTP servers (scripts/bench/lbload)"
+echo "wrk -t2 -c50 -d${duration}s (light: -t1 -c1); $(haproxy -v | head -n 1 | awk '{print "HAProxy", $3}'); backends: 3 Go HTTP servers (scripts/bench/lbload)"
 echo
 echo "| path | connections | requests/s | p50 (ms) | p99 (ms) | p99 added vs direct (ms) | errors |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
@@ -158,7 +162,7 @@ awk '
 	  if ($1 == "direct") base[$2] = $5 }
 	END {
 		for (i = 1; i <= NR; i++) {
-			c = conn[i] == "close" ? "one per request" : "keep-alive"
+			c = conn[i] == "close" ? "one per request" : conn[i] == "light" ? "1 keep-alive connection" : "50 keep-alive"
 			added = name[i] == "direct" ? "-" : sprintf("%+.2f", p99[i] - base[conn[i]])
 			printf "| %s | %s | %.0f | %.2f | %.2f | %s | %d |\n", name[i], c, rps[i], p50[i], p99[i], added, err[i]
 		}

@@ -105,6 +105,7 @@ func Stream(w http.ResponseWriter, r *http.Request, heartbeat time.Duration, run
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
 	var mu sync.Mutex
