@@ -211,20 +211,39 @@ func waitFlags() []cli.Flag {
 func upgradeFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "batch", Usage: "instances per batch: a count (2) or a share of the capacity (34%)", DefaultText: "20%"},
-		&cli.IntFlag{Name: "max-unhealthy", Usage: "% of the set that may be unhealthy before a batch starts", DefaultText: "20"},
-		&cli.IntFlag{Name: "max-unhealthy-upgraded", Usage: "% of a batch's new instances that may fail health before it is rolled back", DefaultText: "0"},
+		&cli.StringFlag{Name: "max-unhealthy", Usage: "share of the set (e.g. 20%) that may be unhealthy before a batch starts", DefaultText: "20%"},
+		&cli.StringFlag{Name: "max-unhealthy-upgraded", Usage: "share of a batch's new instances (e.g. 50%) that may fail health before it is rolled back", DefaultText: "0%"},
 		&cli.DurationFlag{Name: "pause", Usage: "pause between batches"},
 		&cli.IntFlag{Name: "surge", Usage: "extra instances made before old ones go (0: replace in place)"},
 	}
 }
 
 func upgradePolicy(c *cli.Context) (api.UpgradePolicy, error) {
-	p := api.UpgradePolicy{Batch: c.String("batch"), MaxUnhealthy: c.Int("max-unhealthy"),
-		MaxUnhealthyUpgraded: c.Int("max-unhealthy-upgraded"), Pause: api.Duration(c.Duration("pause")), Surge: c.Int("surge")}
+	p := api.UpgradePolicy{Batch: c.String("batch"), Pause: api.Duration(c.Duration("pause")), Surge: c.Int("surge")}
 	if p.Surge < 0 || p.Pause < 0 {
 		return p, usageErrorf(c, "--surge and --pause must not be negative")
 	}
+	var err error
+	if p.MaxUnhealthy, err = percent(c, "max-unhealthy"); err != nil {
+		return p, err
+	}
+	if p.MaxUnhealthyUpgraded, err = percent(c, "max-unhealthy-upgraded"); err != nil {
+		return p, err
+	}
 	return p, nil
+}
+
+// percent reads flag name as a percentage, "20%" or "20" (0 when unset).
+func percent(c *cli.Context, name string) (int, error) {
+	v := c.String(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(v, "%"))
+	if err != nil || n < 0 || n > 100 {
+		return 0, usageErrorf(c, "--%s %q: want a percentage 0%%-100%%, e.g. 20%%", name, v)
+	}
+	return n, nil
 }
 
 func setCreateCommand(d deps) *cli.Command {

@@ -41,6 +41,7 @@ func TestSetUsageErrors(t *testing.T) {
 		{"bad lb", []string{"set", "create", "web", "--image", "debian-12", "--lb", "8080"}, "want [ADDR:]FRONT:BACK"},
 		{"bad memory", []string{"set", "create", "web", "--image", "debian-12", "--memory", "lots"}, "--memory"},
 		{"negative surge", []string{"set", "upgrade", "web", "--surge", "-1"}, "must not be negative"},
+		{"bad percentage", []string{"set", "upgrade", "web", "--max-unhealthy", "120%"}, "want a percentage"},
 		{"scale without capacity", []string{"set", "scale", "web"}, "want NAME CAPACITY"},
 		{"scale not a number", []string{"set", "scale", "web", "many"}, "is not a number"},
 		{"instance without name", []string{"set", "instance", "protect"}, "want [SET] INSTANCE"},
