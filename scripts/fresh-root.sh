@@ -65,6 +65,11 @@ root=$work/root
 mounts=()
 cleanup() {
 	local i
+	# Network namespaces the tests made inside (ip netns bind-mounts them
+	# under /run/netns) go first.
+	for m in "$root"/run/netns/* "$root/run/netns"; do
+		umount -l "$m" 2>/dev/null || true
+	done
 	for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
 		umount -l "${mounts[$i]}" 2>/dev/null || true
 	done
@@ -91,6 +96,10 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 0755 "$root/usr/sbin/policy-rc.d"
 
+# The root is a mount point of its own, as / is on a real system: ip(8)
+# remounts / when it enters a network namespace (the load balancer's tests
+# make some), which fails on a plain directory.
+bind "$root" "$root"
 gomodcache=$(go env GOMODCACHE)
 gocache=$(go env GOCACHE)
 (cd "$repo" && go mod download)
