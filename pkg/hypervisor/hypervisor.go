@@ -174,6 +174,33 @@ type Domain struct {
 	MACs []string
 }
 
+// DomainStats is one domain's counters from a bulk stats call. Counters are
+// cumulative since the domain (its QEMU process) started, so they go back
+// to zero when it restarts; a field the hypervisor did not report is zero.
+type DomainStats struct {
+	Name string
+	// Running is true for a running (or blocked) domain; false when it is
+	// shut off, paused, crashed or shutting down.
+	Running bool
+	// VCPUs is the number of online vCPUs (the maximum when the
+	// hypervisor reports no per-vCPU state, e.g. for a stopped domain).
+	VCPUs int
+	// CPUTime is the total CPU time the domain has used (libvirt's
+	// cpu.time: vCPUs plus QEMU's own threads).
+	CPUTime time.Duration
+	// NetRxBytes and NetTxBytes are summed over the domain's interfaces,
+	// as the guest sees them (Rx is what the guest received).
+	NetRxBytes, NetTxBytes uint64
+	// BlockRdBytes and BlockWrBytes are summed over the domain's disks.
+	BlockRdBytes, BlockWrBytes uint64
+	// MemAvailableKiB and MemUnusedKiB are the guest's balloon.available
+	// and balloon.unused, 0 when the guest does not report them (no
+	// balloon driver, or stats polling off).
+	MemAvailableKiB, MemUnusedKiB uint64
+	// MemCurrentKiB is balloon.current: the memory the guest has now.
+	MemCurrentKiB uint64
+}
+
 // EventKind is the kind of a domain lifecycle event.
 type EventKind string
 
@@ -291,6 +318,11 @@ type Driver interface {
 	States(ctx context.Context) (map[string]DomainState, error)
 	// Get returns one domain.
 	Get(ctx context.Context, name string) (Domain, error)
+	// AllStats returns the counters of every domain (running or not) with
+	// one hypervisor call, never one per domain (libvirt: one
+	// Connect.GetAllDomainStats with STATE, CPU_TOTAL, VCPU, INTERFACE,
+	// BLOCK and BALLOON). A domain that vanishes during the call is left out.
+	AllStats(ctx context.Context) ([]DomainStats, error)
 	// Events streams lifecycle events until ctx is done. The channel is
 	// closed when ctx ends; events survive reconnects to the hypervisor.
 	Events(ctx context.Context) (<-chan Event, error)

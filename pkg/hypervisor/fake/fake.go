@@ -38,6 +38,7 @@ type Driver struct {
 	ping     func(ctx context.Context, name string) error
 	exec     func(ctx context.Context, name string, req hypervisor.ExecRequest) (hypervisor.ExecResult, error)
 	calls    []string
+	stats    map[string]hypervisor.DomainStats // scripted by SetStats
 	down     bool
 	closed   bool
 	events   *hypervisor.Broker
