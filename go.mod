@@ -7,6 +7,7 @@ require (
 	github.com/google/nftables v0.3.0
 	github.com/klauspost/compress v1.18.5
 	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
+	github.com/robfig/cron/v3 v3.0.1
 	github.com/sirupsen/logrus v1.9.4
 	github.com/ti-mo/conntrack v0.6.0
 	github.com/ulikunitz/xz v0.5.15
