@@ -149,6 +149,8 @@ EXAMPLES:
 				},
 			},
 			setInstanceCommand(),
+			setAutoscaleCommand(),
+			setMetricsCommand(),
 			{
 				Name: "activity", Usage: "what the set's controller did, and why", ArgsUsage: "NAME",
 				Flags: []cli.Flag{outputFlag(), &cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new records"}},

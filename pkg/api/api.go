@@ -14,7 +14,11 @@
 // Code that maps one-to-one to a status (see the Code constants).
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/galevm/gale/pkg/autoscale"
+)
 
 // Version is the API version in every path.
 const Version = "v1"
@@ -386,6 +390,8 @@ const (
 	SetInstancePath    = "/v1/sets/{name}/instances/{instance}"
 	SetInstanceActPath = "/v1/sets/{name}/instances/{instance}/{action}" // restart, reimage, protect, unprotect
 	SetActivityPath    = "/v1/sets/{name}/activity"                      // ?after=ID&follow=true (server-sent events)
+	SetAutoscalePath   = "/v1/sets/{name}/autoscale"                     // GET (?explain=true); PUT settings; POST ?enabled=true|false
+	SetMetricsPath     = "/v1/sets/{name}/metrics"                       // ?since=10m
 	EventsPath         = "/v1/events"                                    // ?kind=set,vm (server-sent events)
 )
 
@@ -620,4 +626,41 @@ type BusEvent struct {
 	// Activity is set for kind "set".
 	Activity *Activity `json:"activity,omitempty"`
 	Message  string    `json:"message,omitempty"`
+}
+
+// Activity trigger of the autoscaler's decisions.
+const TriggerAutoscale = "autoscale"
+
+// AutoscaleView is the body of GET /v1/sets/{name}/autoscale.
+type AutoscaleView struct {
+	Settings autoscale.Settings `json:"settings"`
+	State    autoscale.State    `json:"state"`
+	// Last is the autoscaler's latest evaluation in this galed.
+	Last *autoscale.Decision `json:"last,omitempty"`
+	// Explain is an evaluation made for the request (?explain=true):
+	// what would happen now, and why. Nothing is changed.
+	Explain *autoscale.Decision `json:"explain,omitempty"`
+}
+
+// MetricSummary summarises one metric of one instance over a period.
+type MetricSummary struct {
+	Last    float64 `json:"last"`
+	Avg     float64 `json:"avg"`
+	Min     float64 `json:"min"`
+	Max     float64 `json:"max"`
+	Samples int     `json:"samples"`
+}
+
+// InstanceMetrics are one instance's metrics over a period.
+type InstanceMetrics struct {
+	Name    string                   `json:"name"`
+	Metrics map[string]MetricSummary `json:"metrics"`
+}
+
+// SetMetrics is the body of GET /v1/sets/{name}/metrics.
+type SetMetrics struct {
+	Since     Duration          `json:"since"`
+	Instances []InstanceMetrics `json:"instances"`
+	// Set is the instances' average of each metric's average.
+	Set map[string]float64 `json:"set"`
 }

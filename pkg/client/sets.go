@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/autoscale"
 )
 
 // CreateSet records a scale set; galed then makes its instances.
@@ -123,4 +125,39 @@ func (c *Client) Events(ctx context.Context, kinds string, fn func(api.BusEvent)
 		}
 		return fn(ev)
 	})
+}
+
+// SetAutoscale replaces a set's autoscale settings.
+func (c *Client) SetAutoscale(ctx context.Context, name string, s autoscale.Settings) (*api.AutoscaleView, error) {
+	var out api.AutoscaleView
+	err := c.do(ctx, request{method: http.MethodPut, path: expandPath(api.SetAutoscalePath, "name", name), body: s}, &out)
+	return &out, err
+}
+
+// EnableAutoscale turns a set's autoscale settings on or off.
+func (c *Client) EnableAutoscale(ctx context.Context, name string, on bool) (*api.AutoscaleView, error) {
+	var out api.AutoscaleView
+	q := url.Values{"enabled": {strconv.FormatBool(on)}}
+	err := c.do(ctx, request{method: http.MethodPost, path: expandPath(api.SetAutoscalePath, "name", name), query: q}, &out)
+	return &out, err
+}
+
+// Autoscale returns a set's autoscale settings, state and latest decision;
+// with explain, also what it would decide now.
+func (c *Client) Autoscale(ctx context.Context, name string, explain bool) (*api.AutoscaleView, error) {
+	var out api.AutoscaleView
+	q := url.Values{"explain": {strconv.FormatBool(explain)}}
+	err := c.do(ctx, request{method: http.MethodGet, path: expandPath(api.SetAutoscalePath, "name", name), query: q}, &out)
+	return &out, err
+}
+
+// SetMetrics summarises a set's instances' metrics over the last since.
+func (c *Client) SetMetrics(ctx context.Context, name string, since time.Duration) (*api.SetMetrics, error) {
+	var out api.SetMetrics
+	q := url.Values{}
+	if since > 0 {
+		q.Set("since", since.String())
+	}
+	err := c.do(ctx, request{method: http.MethodGet, path: expandPath(api.SetMetricsPath, "name", name), query: q}, &out)
+	return &out, err
 }

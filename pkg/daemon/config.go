@@ -50,7 +50,10 @@ type Config struct {
 	LogLevel       string        `yaml:"log_level"`
 	StallTimeout   time.Duration `yaml:"stall_timeout"`
 	ResyncInterval time.Duration `yaml:"resync_interval"`
-	DefaultNetwork NetworkConfig `yaml:"default_network"`
+	// MetricsInterval is how often galed reads every VM's counters (one
+	// bulk libvirt call) for the metrics autoscale uses.
+	MetricsInterval time.Duration `yaml:"metrics_interval"`
+	DefaultNetwork  NetworkConfig `yaml:"default_network"`
 }
 
 // NetworkConfig is the default network VMs join when a request names none.
@@ -65,19 +68,20 @@ type NetworkConfig struct {
 func DefaultConfig() Config {
 	yes := true
 	return Config{
-		Socket:         api.DefaultSocket,
-		DataDir:        "/var/lib/gale",
-		ImageDir:       imagestore.DefaultDir,
-		CatalogDir:     "/usr/share/gale/images",
-		UserCatalogDir: "/etc/gale/images",
-		ImportDir:      "/var/lib/gale/import",
-		MaxImageSize:   "1TiB",
-		LibvirtURI:     "qemu:///system",
-		Accel:          "auto",
-		LogLevel:       "info",
-		StallTimeout:   5 * time.Minute,
-		ResyncInterval: time.Minute,
-		DefaultNetwork: NetworkConfig{Name: "gale-default", Mode: api.NetworkIsolated, CIDR: "192.168.150.1/24", Create: &yes},
+		Socket:          api.DefaultSocket,
+		DataDir:         "/var/lib/gale",
+		ImageDir:        imagestore.DefaultDir,
+		CatalogDir:      "/usr/share/gale/images",
+		UserCatalogDir:  "/etc/gale/images",
+		ImportDir:       "/var/lib/gale/import",
+		MaxImageSize:    "1TiB",
+		LibvirtURI:      "qemu:///system",
+		Accel:           "auto",
+		LogLevel:        "info",
+		StallTimeout:    5 * time.Minute,
+		ResyncInterval:  time.Minute,
+		MetricsInterval: 10 * time.Second,
+		DefaultNetwork:  NetworkConfig{Name: "gale-default", Mode: api.NetworkIsolated, CIDR: "192.168.150.1/24", Create: &yes},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/hypervisor/libvirt"
 	"github.com/galevm/gale/pkg/lb"
+	"github.com/galevm/gale/pkg/metrics"
 	"github.com/galevm/gale/pkg/network"
 	"github.com/galevm/gale/pkg/operation"
 	"github.com/galevm/gale/pkg/parent"
@@ -126,7 +127,14 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 		log.WithField("report", fmt.Sprintf("%+v", rep)).Info("reconciled")
 	}
 
-	sets, err := newSets(ctx, st, svc, nets, kernelLB, engine, log)
+	// Metrics: one bulk stats call per interval, history kept across
+	// restarts for the autoscaler's windows.
+	mstore := metrics.NewStore(time.Hour)
+	mpath := filepath.Join(cfg.DataDir, "metrics.gob")
+	if err := mstore.Load(mpath); err != nil {
+		log.WithError(err).Warn("load saved metrics")
+	}
+	sets, err := newSets(ctx, st, svc, nets, kernelLB, mstore, engine, log)
 	if err != nil {
 		return err
 	}
@@ -152,6 +160,15 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	defer stopResync()
 	go resync(rctx, svc, cfg.ResyncInterval, log)
 	go notifySets(rctx, drv, sets, log)
+	collector := metrics.NewCollector(drv, mstore, cfg.MetricsInterval, time.Now)
+	collector.OnError = func(err error) { log.WithError(err).Debug("collect metrics") }
+	go collector.Run(rctx)
+	go saveMetrics(rctx, mstore, mpath, time.Minute, log)
+	defer func() {
+		if err := mstore.Save(mpath); err != nil {
+			log.WithError(err).Warn("save metrics")
+		}
+	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()

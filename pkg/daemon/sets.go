@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/galevm/gale/pkg/events"
 	"github.com/galevm/gale/pkg/hypervisor"
 	"github.com/galevm/gale/pkg/lb"
+	"github.com/galevm/gale/pkg/metrics"
 	"github.com/galevm/gale/pkg/network"
 	"github.com/galevm/gale/pkg/scaleset"
 	"github.com/galevm/gale/pkg/store"
@@ -99,9 +101,10 @@ func (b balancer) Connections(addr netip.Addr, port int) (int, error) {
 // newSets makes the scale-set service and starts its controllers (after
 // reconcile, so they see the VMs as they are). Without nftables the sets
 // work without load balancers, and say so.
-func newSets(ctx context.Context, st *store.Store, svc *vm.Service, nets *network.Service, kernelLB *lb.Manager, engine *vm.Engine, log logrus.FieldLogger) (*scaleset.Service, error) {
+func newSets(ctx context.Context, st *store.Store, svc *vm.Service, nets *network.Service, kernelLB *lb.Manager, mstore *metrics.Store, engine *vm.Engine, log logrus.FieldLogger) (*scaleset.Service, error) {
 	info := netInfo{nets}
-	scfg := scaleset.Config{Store: st, VMs: svc, Networks: info, Host: vm.HostResources{DiskDir: engine.Dir}, Events: &events.Hub{}, Log: log}
+	scfg := scaleset.Config{Store: st, VMs: svc, Networks: info, Host: vm.HostResources{DiskDir: engine.Dir}, Events: &events.Hub{},
+		Metrics: mstore, Log: log}
 	if kernelLB != nil {
 		scfg.Balancer = balancer{lb: kernelLB, nets: info}
 	}
@@ -140,6 +143,22 @@ func isolateOpen(ctx context.Context, m *lb.Manager, nets *network.Service, log 
 	}
 	if err := m.Isolate(open); err != nil {
 		log.WithError(err).Error("isolate open networks")
+	}
+}
+
+// saveMetrics saves the metrics store every interval until ctx ends.
+func saveMetrics(ctx context.Context, m *metrics.Store, path string, interval time.Duration, log logrus.FieldLogger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := m.Save(path); err != nil {
+				log.WithError(err).Warn("save metrics")
+			}
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/autoscale"
 	"github.com/galevm/gale/pkg/probe"
 	"github.com/galevm/gale/pkg/store"
 	"github.com/galevm/gale/pkg/vm"
@@ -43,18 +44,23 @@ type controller struct {
 	passMu sync.Mutex
 
 	mu        sync.Mutex
-	busy      map[string]string    // instance -> busyCreate, busyDelete, busyRepair
-	draining  map[string]bool      // left the load balancer, not deleted yet
-	members   []member             // the last pass's view
-	applied   string               // fingerprint of the last map applied
-	prober    *probe.Prober        // nil when the set has no probe
-	probeSpec string               // the spec prober runs
-	backoff   time.Time            // no new create before this (after failures)
-	failures  int                  // consecutive failed creates
-	suspended bool                 // repairs are suspended (logged once)
-	refused   string               // the last refusal logged (not repeated)
-	upgrade   *upgradeRun          // the rolling upgrade in progress, if any
-	unhealthy map[string]time.Time // when an instance was last seen become unhealthy
+	busy      map[string]string // instance -> busyCreate, busyDelete, busyRepair
+	draining  map[string]bool   // left the load balancer, not deleted yet
+	members   []member          // the last pass's view
+	applied   string            // fingerprint of the last map applied
+	prober    *probe.Prober     // nil when the set has no probe
+	probeSpec string            // the spec prober runs
+	backoff   time.Time         // no new create before this (after failures)
+	failures  int               // consecutive failed creates
+	suspended bool              // repairs are suspended (logged once)
+	refused   string            // the last refusal logged (not repeated)
+	upgrade   *upgradeRun       // the rolling upgrade in progress, if any
+	// lastDecision is the autoscaler's latest; lastNoneKind and lastNoneAt
+	// keep decisions to do nothing from filling the activity log.
+	lastDecision *autoscale.Decision
+	lastNoneKind string
+	lastNoneAt   time.Time
+	unhealthy    map[string]time.Time // when an instance was last seen become unhealthy
 }
 
 func newController(s *Service, name string) *controller {
@@ -167,6 +173,7 @@ func (c *controller) pass(ctx context.Context) (done bool, err error) {
 	if c.upgrading() {
 		return false, nil // the upgrade makes and removes instances itself
 	}
+	c.autoscale(ctx, sp, members)
 	c.converge(ctx, sp, members)
 	c.repair(ctx, sp, members)
 	c.dropUnusedModels(ctx, sp, members)

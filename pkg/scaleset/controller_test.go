@@ -6,10 +6,14 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/autoscale"
+	"github.com/galevm/gale/pkg/metrics"
 	"github.com/galevm/gale/pkg/store"
 )
 
@@ -575,4 +579,79 @@ func TestDrainWaitsForOpenConnections(t *testing.T) {
 	eventually(t, "deleted once its connections closed", func() bool {
 		return !slices.Contains(e.vms.names(), leaving.Name)
 	})
+}
+
+// feed adds value as every instance's cpu_percent every 50 ms until stop.
+func feed(e *env, m *metrics.Store, value *atomic.Int64, stop chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		for _, n := range e.vms.names() {
+			m.Add(metrics.VMObject(n), metrics.CPUPercent, time.Now(), float64(value.Load()))
+		}
+	}
+}
+
+func TestAutoscaleOutAndInWithExplainedDecisions(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Close()
+	m := metrics.NewStore(time.Hour)
+	e.cfg.Metrics = m
+	e.start(t)
+	if _, err := e.svc.Create(ctx, webSet("web", 1)); err != nil {
+		t.Fatal(err)
+	}
+	e.healthy(t, "web", 1)
+	bad := autoscale.OneLiner(70, 30, 1, 3, 2*time.Second, time.Second)
+	bad.Profiles[0].Rules[0].Metric = "load_average"
+	if _, err := e.svc.SetAutoscale(ctx, "web", bad); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a rule on an unknown metric: %v, want ErrInvalid", err)
+	}
+	s := autoscale.OneLiner(70, 30, 1, 3, 2*time.Second, time.Second)
+	for i := range s.Profiles[0].Rules {
+		s.Profiles[0].Rules[i].TimeGrain = autoscale.Duration(time.Second)
+	}
+	if _, err := e.svc.SetAutoscale(ctx, "web", s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Scale(ctx, "web", 2, api.TriggerUser); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a user's scale of an autoscaled set: %v, want ErrConflict", err)
+	}
+	var cpu atomic.Int64
+	cpu.Store(90)
+	stop := make(chan struct{})
+	defer close(stop)
+	go feed(e, m, &cpu, stop)
+	eventuallyWithin(t, 15*time.Second, "scaled out to 3 (max)", func() bool {
+		set, _ := e.svc.Get(ctx, "web")
+		return set.Capacity == 3 && set.Healthy == 3
+	})
+	acts, _ := e.svc.Activity(ctx, "web", 0, 0)
+	if !slices.ContainsFunc(acts, func(a api.Activity) bool {
+		return a.Trigger == api.TriggerAutoscale && a.Action == autoscale.ActionScaleOut && strings.Contains(a.Reason, "cpu_percent") && strings.Contains(a.Reason, "90")
+	}) {
+		t.Fatalf("no explained scale-out in the activity log: %+v", acts)
+	}
+	v, err := e.svc.Autoscale(ctx, "web", true)
+	if err != nil || v.Explain == nil || v.Last == nil {
+		t.Fatalf("explain: %+v, %v", v, err)
+	}
+	cpu.Store(5)
+	eventuallyWithin(t, 15*time.Second, "scaled in to 1 (min)", func() bool {
+		set, _ := e.svc.Get(ctx, "web")
+		return set.Capacity == 1 && set.Instances == 1
+	})
+	mm, err := e.svc.Metrics(ctx, "web", time.Minute)
+	if err != nil || len(mm.Instances) != 1 || mm.Instances[0].Metrics[metrics.CPUPercent].Samples == 0 {
+		t.Fatalf("metrics: %+v, %v", mm, err)
+	}
+	if _, err := e.svc.EnableAutoscale(ctx, "web", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Scale(ctx, "web", 2, api.TriggerUser); err != nil {
+		t.Fatalf("scale after --disable: %v", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/autoscale"
 	"github.com/galevm/gale/pkg/server/httpapi"
 )
 
@@ -84,6 +85,39 @@ func (s *Service) Routes(r httpapi.Router) {
 		w.WriteHeader(http.StatusAccepted)
 		return nil
 	})
+	r.Handle("GET "+api.SetAutoscalePath, func(w http.ResponseWriter, r *http.Request) error {
+		explain, _ := strconv.ParseBool(r.URL.Query().Get("explain"))
+		return answerAny(w, http.StatusOK)(s.Autoscale(r.Context(), r.PathValue("name"), explain))
+	})
+	r.Handle("PUT "+api.SetAutoscalePath, func(w http.ResponseWriter, r *http.Request) error {
+		var settings autoscale.Settings
+		if err := httpapi.Decode(r, &settings, false); err != nil {
+			return err
+		}
+		return answerAny(w, http.StatusOK)(s.SetAutoscale(r.Context(), r.PathValue("name"), settings))
+	})
+	r.Handle("POST "+api.SetAutoscalePath, func(w http.ResponseWriter, r *http.Request) error {
+		on, err := strconv.ParseBool(r.URL.Query().Get("enabled"))
+		if err != nil {
+			return fmt.Errorf("%w: enabled: want true or false", httpapi.ErrInvalidBody)
+		}
+		return answerAny(w, http.StatusOK)(s.EnableAutoscale(r.Context(), r.PathValue("name"), on))
+	})
+	r.Handle("GET "+api.SetMetricsPath, func(w http.ResponseWriter, r *http.Request) error {
+		var since time.Duration
+		if v := r.URL.Query().Get("since"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%w: since: %w", httpapi.ErrInvalidBody, err)
+			}
+			since = d
+		}
+		m, err := s.Metrics(r.Context(), r.PathValue("name"), since)
+		if err != nil {
+			return err
+		}
+		return httpapi.JSON(w, http.StatusOK, m)
+	})
 	r.Handle("GET "+api.SetActivityPath, s.serveActivity)
 	r.Handle("GET "+api.EventsPath, s.serveEvents)
 }
@@ -96,6 +130,16 @@ func answer(w http.ResponseWriter, status int) func(api.ScaleSet, error) error {
 			return err
 		}
 		return httpapi.JSON(w, status, set)
+	}
+}
+
+// answerAny is answer for an autoscale view.
+func answerAny(w http.ResponseWriter, status int) func(api.AutoscaleView, error) error {
+	return func(v api.AutoscaleView, err error) error {
+		if err != nil {
+			return err
+		}
+		return httpapi.JSON(w, status, v)
 	}
 }
 

@@ -28,9 +28,11 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/galevm/gale/pkg/api"
+	"github.com/galevm/gale/pkg/autoscale"
 	"github.com/galevm/gale/pkg/errdefs"
 	"github.com/galevm/gale/pkg/events"
 	"github.com/galevm/gale/pkg/hypervisor"
+	"github.com/galevm/gale/pkg/metrics"
 	"github.com/galevm/gale/pkg/probe"
 	"github.com/galevm/gale/pkg/store"
 	"github.com/galevm/gale/pkg/vm"
@@ -103,6 +105,8 @@ type Config struct {
 	// HealthyTimeout bounds the wait for an upgraded instance to become
 	// healthy (default 5m).
 	HealthyTimeout time.Duration
+	// Metrics is where the instances' metrics are (nil: no autoscale).
+	Metrics *metrics.Store
 	// Checker replaces the probes' network check (tests).
 	Checker func(ctx context.Context, s probe.Spec, addr netip.Addr) error
 	Log     logrus.FieldLogger
@@ -164,6 +168,7 @@ func (s *Service) Start(ctx context.Context) error {
 			}
 		}
 	}
+	s.retainFor(ctx)
 	for _, r := range sets {
 		s.controllerFor(r.Name)
 	}
@@ -237,6 +242,10 @@ type spec struct {
 	Policy   api.SetPolicy `json:"policy"`
 	// Upgrade is the last upgrade (its progress while one runs).
 	Upgrade *api.UpgradeStatus `json:"upgrade,omitempty"`
+	// Autoscale are the set's autoscale settings (nil: none) and AutoState
+	// what the autoscaler remembers between evaluations (its cooldown).
+	Autoscale *autoscale.Settings `json:"autoscale,omitempty"`
+	AutoState autoscale.State     `json:"autoscale_state"`
 }
 
 func decodeSpec(r store.Set) (spec, error) {
@@ -650,6 +659,9 @@ func (s *Service) Scale(ctx context.Context, name string, capacity int, trigger 
 	sp, models, err := s.live(ctx, name)
 	if err != nil {
 		return api.ScaleSet{}, err
+	}
+	if trigger == api.TriggerUser && sp.Autoscale != nil && sp.Autoscale.Enabled {
+		return api.ScaleSet{}, fmt.Errorf("%w: set %q is autoscaled: turn it off first with `gale set autoscale %s --disable`", ErrConflict, name, name)
 	}
 	if err := s.checkCapacity(capacity, sp.Capacity, sp.Policy, models[sp.Version]); err != nil {
 		s.record(ctx, name, api.Activity{Trigger: trigger, Action: "scale", Result: api.ResultRefused, Reason: err.Error(),
