@@ -37,6 +37,7 @@ var scenarios = []struct {
 	{"sets_web", setsWeb},
 	{"sets_bad_input", setsBadInput},
 	{"sets_open_network", setsOpenNetwork},
+	{"autoscale_cpu", autoscaleCPU},
 	{"images_catalog", imagesCatalog},
 	{"images_build", imagesBuild},
 	{"images_pull", imagesPull},

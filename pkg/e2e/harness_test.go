@@ -133,6 +133,7 @@ max_image_size: 4G
 libvirt_uri: qemu:///system
 accel: auto
 log_level: debug
+metrics_interval: 2s
 default_network:
   name: gale-default
   mode: isolated
