@@ -84,6 +84,7 @@ func newApp(d deps) *cli.App {
 			networkCommand(),
 			parentCommand(),
 			setCommand(d),
+			metricCommand(),
 			imageCommand(d),
 			versionCommand(),
 			doctorCommand(),

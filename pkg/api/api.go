@@ -664,3 +664,18 @@ type SetMetrics struct {
 	// Set is the instances' average of each metric's average.
 	Set map[string]float64 `json:"set"`
 }
+
+// Metrics paths.
+const (
+	PrometheusPath = "/metrics"    // Prometheus text format
+	MetricsPath    = "/v1/metrics" // POST a custom metric
+)
+
+// MetricPut is the body of POST /v1/metrics: one sample of a VM's custom
+// metric (named custom.<name>), which autoscale rules may use.
+type MetricPut struct {
+	VM     string    `json:"vm"`
+	Metric string    `json:"metric"`
+	Value  float64   `json:"value"`
+	At     time.Time `json:"at,omitzero"`
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -160,4 +161,20 @@ func (c *Client) SetMetrics(ctx context.Context, name string, since time.Duratio
 	}
 	err := c.do(ctx, request{method: http.MethodGet, path: expandPath(api.SetMetricsPath, "name", name), query: q}, &out)
 	return &out, err
+}
+
+// PutMetric records one sample of a VM's custom metric.
+func (c *Client) PutMetric(ctx context.Context, m api.MetricPut) error {
+	return c.do(ctx, request{method: http.MethodPost, path: api.MetricsPath, body: m}, nil)
+}
+
+// Prometheus returns galed's metrics in Prometheus text format.
+func (c *Client) Prometheus(ctx context.Context) (string, error) {
+	resp, err := c.send(ctx, request{method: http.MethodGet, path: api.PrometheusPath, accept: "text/plain"})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }

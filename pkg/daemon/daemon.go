@@ -146,7 +146,7 @@ func Run(ctx context.Context, cfg Config, log *logrus.Logger) error {
 	}
 	defer os.Remove(cfg.Socket)
 	handler := server.New(server.Config{
-		Services:    []httpapi.Service{svc, nets, images, parentRoutes{parents}, sets},
+		Services:    []httpapi.Service{svc, nets, images, parentRoutes{parents}, sets, newMetricRoutes(mstore, svc, sets)},
 		Operations:  svc,
 		Version:     version.Version,
 		Accel:       string(drv.Accel()),

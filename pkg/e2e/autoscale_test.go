@@ -44,6 +44,12 @@ func autoscaleCPU(s *S) {
 	})
 	s.Check(out, "not scaled out under load: %s\n%s", s.Gale("set", "autoscale", "auto", "--explain"), s.Gale("set", "activity", "auto"))
 	s.Logf("busy loop to 2 healthy instances: %s", time.Since(start).Round(time.Second))
+	prom := s.Gale("metric", "show")
+	s.Check(prom.Code == 0 && prom.Has(`gale_vm_cpu_percent{vm="auto-0"}`) && prom.Has(`gale_set_capacity{set="auto"} 2`),
+		"GET /metrics lacks the instance's CPU or the set's capacity: %s", prom)
+	s.Expect("put a custom metric", 0, "metric", "put", "auto-0", "custom.queue_depth", "42")
+	m := decode[api.SetMetrics](s, s.Must("set", "metrics", "auto", "-o", "json"))
+	s.Check(m.Set["custom.queue_depth"] == 42, "custom metric in set metrics: %+v", m.Set)
 
 	s.guest("auto-0", "stop the busy loop", "pkill -f 'while :' ; echo stopped")
 	stopped := time.Now()

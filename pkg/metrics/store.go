@@ -227,3 +227,15 @@ func (s *Store) Prune(now time.Time) {
 		}
 	}
 }
+
+// MetricsOf returns the names of the metrics object has series of, sorted.
+func (s *Store) MetricsOf(object string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.objects[object]))
+	for m := range s.objects[object] {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}

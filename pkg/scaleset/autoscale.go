@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/galevm/gale/pkg/api"
 	"github.com/galevm/gale/pkg/autoscale"
 	"github.com/galevm/gale/pkg/metrics"
@@ -20,7 +22,12 @@ import (
 var KnownMetrics = []string{metrics.CPUPercent, metrics.NetInBytes, metrics.NetOutBytes,
 	metrics.DiskReadBytes, metrics.DiskWriteBytes, metrics.MemoryUsedBytes}
 
-func knownMetric(m string) bool { return slices.Contains(KnownMetrics, m) }
+// CustomPrefix begins the names of custom metrics (gale metric put).
+const CustomPrefix = "custom."
+
+func knownMetric(m string) bool {
+	return slices.Contains(KnownMetrics, m) || strings.HasPrefix(m, CustomPrefix) && len(m) > len(CustomPrefix)
+}
 
 // reader gives autoscale the instances' samples from the metrics store.
 type reader struct{ m *metrics.Store }
@@ -250,7 +257,7 @@ func (s *Service) Metrics(ctx context.Context, name string, since time.Duration)
 	counts := map[string]int{}
 	for _, in := range insts {
 		im := api.InstanceMetrics{Name: in.Name, Metrics: map[string]api.MetricSummary{}}
-		for _, m := range KnownMetrics {
+		for _, m := range s.cfg.Metrics.MetricsOf(metrics.VMObject(in.Name)) {
 			samples := s.cfg.Metrics.Range(metrics.VMObject(in.Name), m, now.Add(-since), now.Add(time.Second))
 			if len(samples) == 0 {
 				continue
@@ -271,4 +278,35 @@ func (s *Service) Metrics(ctx context.Context, name string, since time.Duration)
 		out.Set[m] /= float64(n)
 	}
 	return out, nil
+}
+
+var (
+	setCapacityDesc  = prometheus.NewDesc("gale_set_capacity", "desired instances of a scale set", []string{"set"}, nil)
+	setInstancesDesc = prometheus.NewDesc("gale_set_instances", "instances of a scale set", []string{"set"}, nil)
+	setHealthyDesc   = prometheus.NewDesc("gale_set_healthy", "healthy instances of a scale set (in its load balancer)", []string{"set"}, nil)
+)
+
+// promSets exposes the sets' capacity and instance counts.
+type promSets struct{ s *Service }
+
+// Prometheus returns a prometheus.Collector of the sets' capacity,
+// instances and healthy instances.
+func (s *Service) Prometheus() prometheus.Collector { return promSets{s} }
+
+func (p promSets) Describe(ch chan<- *prometheus.Desc) {
+	ch <- setCapacityDesc
+	ch <- setInstancesDesc
+	ch <- setHealthyDesc
+}
+
+func (p promSets) Collect(ch chan<- prometheus.Metric) {
+	sets, err := p.s.List(context.Background())
+	if err != nil {
+		return
+	}
+	for _, set := range sets {
+		ch <- prometheus.MustNewConstMetric(setCapacityDesc, prometheus.GaugeValue, float64(set.Capacity), set.Name)
+		ch <- prometheus.MustNewConstMetric(setInstancesDesc, prometheus.GaugeValue, float64(set.Instances), set.Name)
+		ch <- prometheus.MustNewConstMetric(setHealthyDesc, prometheus.GaugeValue, float64(set.Healthy), set.Name)
+	}
 }
