@@ -93,6 +93,12 @@ func (b balancer) Delete(set string) error { return b.lb.Delete(set) }
 // Sets lists the sets that have a table.
 func (b balancer) Sets() ([]string, error) { return b.lb.Sets() }
 
+// ConnectionsByBackend counts the open connections DNATed to each address
+// on port.
+func (b balancer) ConnectionsByBackend(port int) (map[netip.Addr]int, error) {
+	return b.lb.ConnectionsByBackend(uint16(port))
+}
+
 // Connections counts the open connections DNATed to addr:port.
 func (b balancer) Connections(addr netip.Addr, port int) (int, error) {
 	return b.lb.Connections(addr, uint16(port))

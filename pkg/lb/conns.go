@@ -21,29 +21,37 @@ const (
 // and CLOSE do not count), and UDP flows until conntrack forgets them. A
 // draining instance can go once it has none.
 func (m *Manager) Connections(addr netip.Addr, port uint16) (int, error) {
+	by, err := m.ConnectionsByBackend(port)
+	return by[addr], err
+}
+
+// ConnectionsByBackend counts, with one conntrack dump, the open
+// connections a load balancer DNATed to each address on port (see
+// Connections).
+func (m *Manager) ConnectionsByBackend(port uint16) (map[netip.Addr]int, error) {
 	cfg := &netlink.Config{}
 	if m.netns != -1 {
 		cfg.NetNS = m.netns
 	}
 	c, err := conntrack.Dial(cfg)
 	if err != nil {
-		return 0, fmt.Errorf("lb: open conntrack: %w", err)
+		return nil, fmt.Errorf("lb: open conntrack: %w", err)
 	}
 	defer c.Close()
 	flows, err := c.Dump(nil)
 	if err != nil {
-		return 0, fmt.Errorf("lb: dump conntrack: %w", err)
+		return nil, fmt.Errorf("lb: dump conntrack: %w", err)
 	}
-	return countOpen(flows, addr, port), nil
+	return countOpen(flows, port), nil
 }
 
-// countOpen counts the DNATed flows whose reply comes from addr:port and
-// that are not over.
-func countOpen(flows []conntrack.Flow, addr netip.Addr, port uint16) int {
-	n := 0
+// countOpen counts the DNATed flows that are not over by the address their
+// reply comes from, for replies from port.
+func countOpen(flows []conntrack.Flow, port uint16) map[netip.Addr]int {
+	out := map[netip.Addr]int{}
 	for _, f := range flows {
 		r := f.TupleReply
-		if !f.Status.DstNAT() || r.IP.SourceAddress != addr || r.Proto.SourcePort != port {
+		if !f.Status.DstNAT() || r.Proto.SourcePort != port {
 			continue
 		}
 		if r.Proto.Protocol == unix.IPPROTO_TCP && f.ProtoInfo.TCP != nil {
@@ -51,7 +59,7 @@ func countOpen(flows []conntrack.Flow, addr netip.Addr, port uint16) int {
 				continue
 			}
 		}
-		n++
+		out[r.IP.SourceAddress]++
 	}
-	return n
+	return out
 }

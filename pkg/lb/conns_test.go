@@ -34,7 +34,8 @@ func TestCountOpen(t *testing.T) {
 		flow(other, 80, unix.IPPROTO_TCP, true, 3),        // another backend
 		flow(be, 80, unix.IPPROTO_UDP, true, 0),           // a UDP flow: counts
 	}
-	if got := countOpen(flows, be, 80); got != 3 {
-		t.Fatalf("countOpen = %d, want 3", got)
+	got := countOpen(flows, 80)
+	if got[be] != 3 || got[other] != 1 || len(got) != 2 {
+		t.Fatalf("countOpen = %v, want %s: 3, %s: 1", got, be, other)
 	}
 }

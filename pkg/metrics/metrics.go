@@ -16,6 +16,10 @@ type Sample struct {
 	Value float64
 }
 
+// LBConnections is the number of open connections a set's load balancer
+// sent to an instance (recorded by the set's controller, from conntrack).
+const LBConnections = "lb_connections"
+
 // Metric names gale collects for every running VM.
 const (
 	// CPUPercent is the guest's CPU use over the last interval, 0..100,

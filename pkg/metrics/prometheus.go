@@ -14,6 +14,7 @@ var help = map[string]string{
 	DiskReadBytes:   "bytes per second read from the VM's disks",
 	DiskWriteBytes:  "bytes per second written to the VM's disks",
 	MemoryUsedBytes: "memory in use in the guest, as its balloon driver reports it",
+	LBConnections:   "open connections a scale set's load balancer sent to the instance",
 }
 
 // promCollector exposes the latest sample of every VM series as a gauge

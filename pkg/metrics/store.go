@@ -96,6 +96,14 @@ func (s *Store) SetInterval(d time.Duration) {
 	s.resizeLocked()
 }
 
+// Interval returns the sampling interval the rings are sized for: callers
+// adding samples of their own should add at most one per interval.
+func (s *Store) Interval() time.Duration {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.interval
+}
+
 // resizeLocked applies s.retention and s.interval to every series.
 func (s *Store) resizeLocked() {
 	s.limit = ringLimit(s.retention, s.interval)

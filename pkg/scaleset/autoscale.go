@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +21,7 @@ import (
 // KnownMetrics are the metrics autoscale rules may name: what galed
 // collects for every instance.
 var KnownMetrics = []string{metrics.CPUPercent, metrics.NetInBytes, metrics.NetOutBytes,
-	metrics.DiskReadBytes, metrics.DiskWriteBytes, metrics.MemoryUsedBytes}
+	metrics.DiskReadBytes, metrics.DiskWriteBytes, metrics.MemoryUsedBytes, metrics.LBConnections}
 
 // CustomPrefix begins the names of custom metrics (gale metric put).
 const CustomPrefix = "custom."
@@ -228,6 +229,42 @@ func (c *controller) autoscale(ctx context.Context, sp spec, members []member) {
 	}
 	c.s.record(ctx, c.name, api.Activity{Trigger: api.TriggerAutoscale, Action: d.Action, Result: result, Reason: reason, Values: values})
 	c.wake()
+}
+
+// recordConnections samples, once per metrics interval, the open
+// connections the set's load balancer sent to each serving instance (one
+// conntrack dump per rule), as the instance's lb_connections.
+func (c *controller) recordConnections(sp spec, members []member) {
+	if c.s.cfg.Metrics == nil || c.s.cfg.Balancer == nil || len(sp.LB) == 0 {
+		return
+	}
+	now := time.Now()
+	c.mu.Lock()
+	due := now.Sub(c.lastConnSample) >= c.s.cfg.Metrics.Interval()
+	if due {
+		c.lastConnSample = now
+	}
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	total := map[string]int{}
+	for _, r := range sp.LB {
+		by, err := c.s.cfg.Balancer.ConnectionsByBackend(r.BackPort)
+		if err != nil {
+			return
+		}
+		for _, m := range members {
+			if a, err := netip.ParseAddr(m.Address); err == nil {
+				total[m.Name] += by[a]
+			}
+		}
+	}
+	for _, m := range members {
+		if m.Health == api.HealthHealthy || m.Health == api.HealthDraining {
+			c.s.cfg.Metrics.Add(metrics.VMObject(m.Name), metrics.LBConnections, now, float64(total[m.Name]))
+		}
+	}
 }
 
 // noDigits is s with its digits dropped: the kind of a reason.

@@ -60,7 +60,9 @@ type controller struct {
 	lastDecision *autoscale.Decision
 	lastNoneKind string
 	lastNoneAt   time.Time
-	unhealthy    map[string]time.Time // when an instance was last seen become unhealthy
+	// lastConnSample is when lb_connections was last sampled.
+	lastConnSample time.Time
+	unhealthy      map[string]time.Time // when an instance was last seen become unhealthy
 }
 
 func newController(s *Service, name string) *controller {
@@ -165,6 +167,7 @@ func (c *controller) pass(ctx context.Context) (done bool, err error) {
 	c.members = members
 	c.mu.Unlock()
 	c.applyLB(ctx, sp, members)
+	c.recordConnections(sp, members)
 
 	if row.Phase == store.PhaseDeleting {
 		return c.teardown(ctx, members)

@@ -655,3 +655,22 @@ func TestAutoscaleOutAndInWithExplainedDecisions(t *testing.T) {
 		t.Fatalf("scale after --disable: %v", err)
 	}
 }
+
+func TestLoadBalancerConnectionsAreAMetric(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Close()
+	m := metrics.NewStore(time.Hour)
+	e.cfg.Metrics = m
+	e.start(t)
+	if _, err := e.svc.Create(ctx, webSet("web", 1)); err != nil {
+		t.Fatal(err)
+	}
+	e.healthy(t, "web", 1)
+	insts, _ := e.svc.Instances(ctx, "web")
+	e.lb.setOpen(insts[0].Address, 3)
+	m.SetInterval(100 * time.Millisecond)
+	eventually(t, "lb_connections of web-0 is 3", func() bool {
+		s, ok := m.Last(metrics.VMObject(insts[0].Name), metrics.LBConnections)
+		return ok && s.Value == 3
+	})
+}

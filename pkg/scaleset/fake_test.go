@@ -231,6 +231,17 @@ func (b *fakeLB) Connections(addr netip.Addr, port int) (int, error) {
 	return b.open[addr.String()], nil
 }
 
+// ConnectionsByBackend reports the open connections set with setOpen.
+func (b *fakeLB) ConnectionsByBackend(port int) (map[netip.Addr]int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[netip.Addr]int{}
+	for a, n := range b.open {
+		out[netip.MustParseAddr(a)] = n
+	}
+	return out, nil
+}
+
 func (b *fakeLB) setOpen(addr string, n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

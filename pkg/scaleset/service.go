@@ -76,6 +76,7 @@ type Balancer interface {
 	Delete(set string) error
 	Sets() ([]string, error)
 	Connections(addr netip.Addr, port int) (int, error)
+	ConnectionsByBackend(port int) (map[netip.Addr]int, error)
 }
 
 // Networks answers the host-side address of a network (the default
