@@ -596,15 +596,7 @@ func feed(e *env, m *metrics.Store, value *atomic.Int64, stop chan struct{}) {
 }
 
 func TestAutoscaleOutAndInWithExplainedDecisions(t *testing.T) {
-	e := newEnv(t)
-	e.svc.Close()
-	m := metrics.NewStore(time.Hour)
-	e.cfg.Metrics = m
-	e.start(t)
-	if _, err := e.svc.Create(ctx, webSet("web", 1)); err != nil {
-		t.Fatal(err)
-	}
-	e.healthy(t, "web", 1)
+	e, m := newEnvWithMetrics(t)
 	bad := autoscale.OneLiner(70, 30, 1, 3, 2*time.Second, time.Second)
 	bad.Profiles[0].Rules[0].Metric = "load_average"
 	if _, err := e.svc.SetAutoscale(ctx, "web", bad); !errors.Is(err, ErrInvalid) {
@@ -657,6 +649,20 @@ func TestAutoscaleOutAndInWithExplainedDecisions(t *testing.T) {
 }
 
 func TestLoadBalancerConnectionsAreAMetric(t *testing.T) {
+	e, m := newEnvWithMetrics(t)
+	insts, _ := e.svc.Instances(ctx, "web")
+	e.lb.setOpen(insts[0].Address, 3)
+	m.SetInterval(100 * time.Millisecond)
+	eventually(t, "lb_connections of web-0 is 3", func() bool {
+		s, ok := m.Last(metrics.VMObject(insts[0].Name), metrics.LBConnections)
+		return ok && s.Value == 3
+	})
+}
+
+// newEnvWithMetrics is newEnv with a metrics store, and set web of one
+// healthy instance.
+func newEnvWithMetrics(t *testing.T) (*env, *metrics.Store) {
+	t.Helper()
 	e := newEnv(t)
 	e.svc.Close()
 	m := metrics.NewStore(time.Hour)
@@ -666,11 +672,5 @@ func TestLoadBalancerConnectionsAreAMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.healthy(t, "web", 1)
-	insts, _ := e.svc.Instances(ctx, "web")
-	e.lb.setOpen(insts[0].Address, 3)
-	m.SetInterval(100 * time.Millisecond)
-	eventually(t, "lb_connections of web-0 is 3", func() bool {
-		s, ok := m.Last(metrics.VMObject(insts[0].Name), metrics.LBConnections)
-		return ok && s.Value == 3
-	})
+	return e, m
 }
