@@ -500,9 +500,15 @@ func (c *controller) refuse(ctx context.Context, action, reason string) {
 	}
 }
 
-// ordinals returns n free ordinals whose instance names no other VM uses.
+// ordinals returns n free ordinals whose instance names no other VM, and
+// no instance recorded since members were read, uses.
 func (c *controller) ordinals(ctx context.Context, members []member, n int) []int {
 	reserved := map[int]bool{}
+	if rows, err := c.s.cfg.Store.SetInstances(ctx, c.name); err == nil {
+		for _, r := range rows {
+			reserved[r.Ordinal] = true
+		}
+	}
 	if vms, err := c.s.cfg.VMs.List(ctx); err == nil {
 		for _, v := range vms {
 			if rest, ok := strings.CutPrefix(v.Name, c.name+"-"); ok {
@@ -519,15 +525,26 @@ func (c *controller) ordinals(ctx context.Context, members []member, n int) []in
 // goroutine; done, when not nil, gets the outcome.
 func (c *controller) createInstance(ctx context.Context, ordinal, version int, trigger, reason string, done chan<- error) {
 	name := instanceName(c.name, ordinal)
+	// Busy before the row exists: a pass never takes the new row for a
+	// create that galed's restart interrupted.
+	if !c.reserve(name, busyCreate) {
+		if done != nil {
+			done <- fmt.Errorf("instance %s is busy", name)
+		}
+		return
+	}
 	row := store.SetInstance{Name: name, Set: c.name, Ordinal: ordinal, Version: version, Phase: store.PhaseCreating, CreatedAt: time.Now().UTC()}
 	if err := c.s.cfg.Store.InsertSetInstance(ctx, row); err != nil {
+		c.mu.Lock()
+		delete(c.busy, name)
+		c.mu.Unlock()
 		c.s.log.WithField("set", c.name).WithError(err).Warn("record instance")
 		if done != nil {
 			done <- err
 		}
 		return
 	}
-	started := c.start(name, busyCreate, func(ctx context.Context) {
+	c.launch(name, func(ctx context.Context) {
 		start := time.Now()
 		err := c.provision(ctx, name, version)
 		c.mu.Lock()
@@ -544,9 +561,6 @@ func (c *controller) createInstance(ctx context.Context, ordinal, version int, t
 			done <- err
 		}
 	})
-	if !started && done != nil {
-		done <- fmt.Errorf("instance %s is busy", name)
-	}
 }
 
 // provision makes instance name's VM from model version and finishes the
