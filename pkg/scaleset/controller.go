@@ -48,6 +48,7 @@ type controller struct {
 	draining  map[string]bool   // left the load balancer, not deleted yet
 	members   []member          // the last pass's view
 	applied   string            // fingerprint of the last map applied
+	applyErr  string            // the last failed apply's error (logged once)
 	prober    *probe.Prober     // nil when the set has no probe
 	probeSpec string            // the spec prober runs
 	backoff   time.Time         // no new create before this (after failures)
@@ -403,10 +404,16 @@ func (c *controller) applyLB(ctx context.Context, sp spec, members []member) {
 	}
 	start := time.Now()
 	err := c.s.cfg.Balancer.Apply(ctx, c.name, network, sp.LB, bs)
+	c.mu.Lock()
+	repeated := err != nil && err.Error() == c.applyErr
 	if err == nil {
-		c.mu.Lock()
-		c.applied = fp
-		c.mu.Unlock()
+		c.applied, c.applyErr = fp, ""
+	} else {
+		c.applyErr = err.Error()
+	}
+	c.mu.Unlock()
+	if repeated {
+		return // logged once; retried every pass
 	}
 	a := api.Activity{Trigger: api.TriggerController, Action: "lb-update",
 		Reason: fmt.Sprintf("backends: %d healthy [%s]", len(bs), strings.Join(names, " ")),
