@@ -308,12 +308,9 @@ func setCreateRequest(c *cli.Context, stdin io.Reader, name string) (api.CreateS
 	if m.Image == "" {
 		return req, usageErrorf(c, "missing --image: gale set create %s --image debian-12", name)
 	}
-	if s := c.String("memory"); s != "" {
-		n, err := disk.ParseSize(s)
-		if err != nil || n%disk.MiB != 0 {
-			return req, usageErrorf(c, "--memory %q: want a size like 512M or 1G", s)
-		}
-		m.MemoryMiB = int(n / disk.MiB)
+	var err error
+	if m.MemoryMiB, err = memoryMiB(c); err != nil {
+		return req, err
 	}
 	if s := c.String("disk"); s != "" {
 		n, err := disk.ParseSize(s)
@@ -403,12 +400,8 @@ EXAMPLES:
 				return err
 			}
 			req := api.UpdateSetRequest{Image: c.String("image"), CPUs: c.Int("cpus")}
-			if s := c.String("memory"); s != "" {
-				n, err := disk.ParseSize(s)
-				if err != nil || n%disk.MiB != 0 {
-					return usageErrorf(c, "--memory %q: want a size like 512M or 1G", s)
-				}
-				req.MemoryMiB = int(n / disk.MiB)
+			if req.MemoryMiB, err = memoryMiB(c); err != nil {
+				return err
 			}
 			if f := c.String("cloud-init"); f != "" {
 				b, err := readFileOrStdin(f, d.stdin)

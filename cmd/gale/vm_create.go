@@ -103,15 +103,9 @@ func createRequest(c *cli.Context, stdin io.Reader, name string) (api.CreateVMRe
 	if c.IsSet("cpus") && req.CPUs < 1 {
 		return req, usageErrorf(c, "--cpus %d: want at least 1", req.CPUs)
 	}
-	if s := c.String("memory"); s != "" {
-		n, err := disk.ParseSize(s)
-		if err != nil {
-			return req, usageErrorf(c, "--memory: %w", err)
-		}
-		if n%disk.MiB != 0 {
-			return req, usageErrorf(c, "--memory %s: want a whole number of MiB, e.g. 512M or 2G", s)
-		}
-		req.MemoryMiB = int(n / disk.MiB)
+	var err error
+	if req.MemoryMiB, err = memoryMiB(c); err != nil {
+		return req, err
 	}
 	if s := c.String("disk"); s != "" {
 		n, err := disk.ParseSize(s)
@@ -158,4 +152,20 @@ func readFileOrStdin(path string, stdin io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("read %w", err)
 	}
 	return b, nil
+}
+
+// memoryMiB reads --memory (512M, 2G) as MiB; 0 when it is not given.
+func memoryMiB(c *cli.Context) (int, error) {
+	s := c.String("memory")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := disk.ParseSize(s)
+	if err != nil {
+		return 0, usageErrorf(c, "--memory: %w", err)
+	}
+	if n%disk.MiB != 0 {
+		return 0, usageErrorf(c, "--memory %s: want a whole number of MiB, e.g. 512M or 2G", s)
+	}
+	return int(n / disk.MiB), nil
 }
